@@ -1,0 +1,66 @@
+# The README's two commands are `make demo` and `make test`; each sets up what it needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ROOT        := $(CURDIR)
+VENV        := $(ROOT)/.venv
+PY          := $(VENV)/bin/python
+BUILD       := $(ROOT)/.build
+COLLECTIONS := $(BUILD)/collections
+LINK        := $(COLLECTIONS)/ansible_collections/mailauth/m365
+SANITY_ROOT := $(BUILD)/sanity/ansible_collections/mailauth/m365
+STAMP       := $(VENV)/.installed
+
+export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
+export ANSIBLE_HOME := $(BUILD)/ansible-home
+export ANSIBLE_LOCAL_TEMP := $(BUILD)/ansible-tmp
+export PATH := $(VENV)/bin:$(PATH)
+
+.PHONY: help setup collection demo test unit sandbox-test sanity lint sandbox-up sandbox-down sandbox-status clean
+
+help:
+	@echo "make demo   - run the main job against the offline sandbox tenant"
+	@echo "make test   - unit and sandbox tests, ansible-test sanity, ansible-lint"
+	@echo "make sandbox-up / sandbox-down / sandbox-status"
+
+$(STAMP): requirements/requirements.in requirements/constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/requirements.in -c requirements/constraints.txt
+	touch $@
+
+setup: $(STAMP) collection
+
+# Ansible finds the working tree as mailauth.m365 through this link; no ansible-galaxy step.
+collection:
+	@mkdir -p $(dir $(LINK)) $(ANSIBLE_HOME) $(ANSIBLE_LOCAL_TEMP)
+	@ln -sfn $(ROOT) $(LINK)
+
+sandbox-up: setup
+	$(PY) -m sandbox up
+
+sandbox-down:
+	@if test -x $(PY); then $(PY) -m sandbox down; fi
+
+sandbox-status: setup
+	$(PY) -m sandbox status
+
+demo: setup sandbox-up
+	ansible-playbook -i playbooks/inventory/sandbox.yml playbooks/demo.yml
+
+unit: setup
+	$(PY) -m pytest -q tests/unit tests/sandbox
+
+# ansible-test needs the collection at .../ansible_collections/<ns>/<name>: test a copy of the tree.
+sanity: setup
+	@rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)
+	@git ls-files -z --cached --others --exclude-standard | \
+	  tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -xf - -C $(SANITY_ROOT)
+	cd $(SANITY_ROOT) && ansible-test sanity --venv --python 3.11 --color no
+
+lint: setup
+	ansible-lint --profile production
+
+test: unit sanity lint
+
+clean: sandbox-down
+	rm -rf $(BUILD) .sandbox
