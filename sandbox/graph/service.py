@@ -1,0 +1,6 @@
+"""Microsoft Graph v1.0 of the sandbox."""
+from ..web import Service
+
+
+class GraphService(Service):
+    name = "graph"

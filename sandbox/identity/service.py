@@ -1,0 +1,6 @@
+"""Microsoft identity platform (login.microsoftonline.com) of the sandbox."""
+from ..web import Service
+
+
+class IdentityService(Service):
+    name = "identity"
