@@ -51,11 +51,18 @@ unit: setup
 	$(PY) -m pytest -q tests/unit tests/sandbox
 
 # ansible-test needs the collection at .../ansible_collections/<ns>/<name>: test a copy of the tree.
+# ansible-test bootstraps pip in its per-test virtual environments with a script from a host we cannot
+# reach; ours does the same from the interpreter's bundled pip.
+GET_PIP_CACHE := $(HOME)/.ansible/test/cache
 sanity: setup
+	@mkdir -p $(GET_PIP_CACHE) && for v in 24_2 25_1 25_3; do \
+	  cp tests/sanity/get_pip_offline.py $(GET_PIP_CACHE)/get_pip_$$v.py; done
 	@rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)
 	@git ls-files -z --cached --others --exclude-standard | \
 	  tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -xf - -C $(SANITY_ROOT)
-	cd $(SANITY_ROOT) && ansible-test sanity --venv --python 3.11 --color no
+	@# its own git repository, so ansible-test lists the copy's files rather than the outer tree's
+	cd $(SANITY_ROOT) && git init -q && git add -A && \
+	  ansible-test sanity --venv --python 3.11 --color no $(SANITY_ARGS)
 
 lint: setup
 	ansible-lint --profile production
