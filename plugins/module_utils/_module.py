@@ -27,6 +27,7 @@ from ansible_collections.mailauth.m365.plugins.module_utils._auth import (
     MSAL_IMPORT_ERROR,
     AuthSettings,
     TokenSource,
+    default_cache_dir,
 )
 from ansible_collections.mailauth.m365.plugins.module_utils._clouds import CLOUD_NAMES, resolve_cloud
 from ansible_collections.mailauth.m365.plugins.module_utils._errors import GraphError, MailauthError, ParameterError
@@ -168,14 +169,17 @@ class Clients:
     """What ``run()`` talks to: ``graph`` (REST client), ``tokens`` (``TokenSource``), request counts.
 
     Clients are built on first use, so a module that never calls Exchange needs no Exchange endpoint.
-    ``sleep`` is injectable so tests do not wait out back-offs.
+    ``sleep`` and ``clock`` (monotonic seconds) are injectable so tests do not wait out back-offs
+    and replication lag.
     """
 
-    def __init__(self, settings, session=None, sleep=time.sleep):
+    def __init__(self, settings, session=None, sleep=time.sleep, clock=time.monotonic):
         self.settings = settings
-        self.session = session or HttpSession(settings.verify, settings.timeout)
+        self.session = session or HttpSession(settings.verify, settings.timeout,
+                                              metadata_cache_dir=settings.auth.cache_dir or default_cache_dir())
         self.tokens = TokenSource(settings.auth, self.session)
         self.sleep = sleep
+        self.clock = clock
         self._rest = {}
 
     @property

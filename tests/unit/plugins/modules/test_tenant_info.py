@@ -113,10 +113,12 @@ def test_main_end_to_end_and_token_cache_reuse(identity, transport, module_args,
     assert result["signed_in_as"]["app_display_name"] == "Contoso mail automation"
     assert access_token not in json.dumps(result)
 
-    identity.discovery()
     transport.expect("GET", GRAPH + "/organization", json={"value": [ORGANIZATION]})
     assert run_main(args, capsys)["tenants"] == [EXPECTED_TENANT]
-    assert transport.count("POST") == 1  # the second run signed in from the token cache
+    # The second run signed in from the token cache and read the OpenID configuration from its
+    # metadata cache: its only request was the Graph read.
+    assert transport.count("POST") == 1
+    assert transport.count("GET") == 3
 
 
 def test_main_against_a_custom_cloud_on_loopback(transport, module_args, capsys):
