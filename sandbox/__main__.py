@@ -7,6 +7,7 @@
     python -m sandbox realism [--latency-ms N --throttle-rate R ...]   show or change fault settings
     python -m sandbox requests [--reset] request counts per endpoint
     python -m sandbox reset              wipe the state and apply the seed again
+    python -m sandbox approve-device-code USER_CODE UPN [--decline]   act as the person at /devicelogin
 """
 import argparse
 import json
@@ -160,6 +161,17 @@ def cmd_reset(args):
     print("sandbox: state reset to the seed")
 
 
+def cmd_approve_device_code(args):
+    action = "decline" if args.decline else "approve"
+    try:
+        result = control(args.state_dir, "POST", "/devicecode/" + action,
+                         {"user_code": args.user_code, "user_principal_name": args.user_principal_name})
+    except urllib.error.HTTPError as exc:
+        raise SystemExit("sandbox: %s" % json.loads(exc.read() or b"{}").get("error", {}).get("message", exc)) from None
+    print("sandbox: device code %s %s%s" % (result["user_code"], result["status"],
+                                            " for " + result["user_principal_name"] if "user_principal_name" in result else ""))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -173,6 +185,10 @@ def main(argv=None):
     sub.add_parser("reset")
     requests_cmd = sub.add_parser("requests")
     requests_cmd.add_argument("--reset", action="store_true")
+    approve = sub.add_parser("approve-device-code", help="sign a user in for a pending device code")
+    approve.add_argument("user_code")
+    approve.add_argument("user_principal_name", nargs="?")
+    approve.add_argument("--decline", action="store_true")
     realism = sub.add_parser("realism")
     realism.add_argument("--latency-ms", type=float)
     realism.add_argument("--throttle-rate", type=float)
@@ -185,7 +201,7 @@ def main(argv=None):
     realism.add_argument("--off", action="store_true", help="back to no faults")
     args = parser.parse_args(argv)
     {"serve": cmd_serve, "up": cmd_up, "down": cmd_down, "status": cmd_status, "realism": cmd_realism,
-     "requests": cmd_requests, "reset": cmd_reset}[args.command](args)
+     "requests": cmd_requests, "reset": cmd_reset, "approve-device-code": cmd_approve_device_code}[args.command](args)
 
 
 if __name__ == "__main__":

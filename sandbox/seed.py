@@ -26,6 +26,8 @@ def apply_seed(store, pki, seed=None):
         store.kv_set("workload_issuer", seed["workload_issuer"])
         for spec in seed["tenants"]:
             credentials[spec["key"]] = _seed_tenant(store, pki, spec, seed["workload_issuer"])
+        for spec in seed.get("first_party_clients", []):
+            _seed_first_party_client(store, spec, seed["tenants"])
         store.kv_set("credentials", credentials)
     return credentials
 
@@ -93,10 +95,68 @@ def _seed_tenant(store, pki, spec, workload_issuer):
                     "resourceDisplayName": resources[key]["displayName"], "resourceId": resources[key]["id"]})
     for role_name in auto["directoryRoles"]:
         _assign_directory_role(store, tid, sp["id"], roles[role_name])
-    return {"client_id": app["appId"], "client_secret": secret, "certificate_path": os.path.abspath(combined),
+    clients = {c["key"]: _seed_client(store, tenant, c, resources, users) for c in spec.get("clients", [])}
+    return {"clients": clients, "client_id": app["appId"], "client_secret": secret, "certificate_path": os.path.abspath(combined),
             "certificate_key_path": os.path.abspath(key_path), "certificate_cert_path": os.path.abspath(cert_path),
             "certificate_thumbprint": pki_mod.thumbprint_sha1(cert), "federated_subject": auto["federatedSubject"],
             "application_object_id": app["id"], "service_principal_id": sp["id"], "users": users}
+
+
+def _seed_client(store, tenant, spec, resources, users):
+    """A client application for user sign-in flows, its service principal, consent and assignments."""
+    tid = tenant["id"]
+    app = d.application_doc(tenant, {
+        "displayName": spec["displayName"], "appId": spec["appId"],
+        "isFallbackPublicClient": spec.get("isFallbackPublicClient"),
+        "publicClient": {"redirectUris": spec.get("publicClientRedirectUris", [])},
+        "web": {"redirectUris": spec.get("webRedirectUris", [])}})
+    app["requiredResourceAccess"] = [
+        {"resourceAppId": resources[key]["appId"], "resourceAccess": [
+            {"id": s["id"], "type": "Scope"} for s in resources[key]["oauth2PermissionScopes"] if s["value"] in scope.split()]}
+        for key, scope in spec.get("consent", {}).items()]
+    out = {"client_id": app["appId"], "display_name": app["displayName"],
+           "redirect_uris": spec.get("publicClientRedirectUris", []) + spec.get("webRedirectUris", [])}
+    app["_secretHashes"] = {}
+    for kind in spec.get("secrets", []):
+        if kind == "expired":
+            cred, secret = d.password_credential("expired secret", d.now() - datetime.timedelta(days=30),
+                                                 start=d.now() - datetime.timedelta(days=400))
+        else:
+            cred, secret = d.password_credential("sandbox client secret", d.now() + datetime.timedelta(days=365))
+        app["passwordCredentials"].append(cred)
+        app["_secretHashes"][cred["keyId"]] = d.hash_secret(secret)
+        out["expired_client_secret" if kind == "expired" else "client_secret"] = secret
+    store.put(tid, d.APPLICATION, app)
+    sp = d.service_principal_doc(tenant, app, tid)
+    sp["appRoleAssignmentRequired"] = bool(spec.get("appRoleAssignmentRequired"))
+    store.put(tid, d.SERVICE_PRINCIPAL, sp)
+    for key, scope in spec.get("consent", {}).items():
+        store.put(tid, d.GRANT, {"id": d.new_id(), "clientId": sp["id"], "consentType": "AllPrincipals",
+                                 "principalId": None, "resourceId": resources[key]["id"], "scope": scope})
+    for upn in spec.get("assignedUsers", []):
+        store.put(tid, d.APP_ROLE_ASSIGNMENT, {
+            "id": d.new_id(), "deletedDateTime": None, "appRoleId": d.DEFAULT_ACCESS_ROLE_ID,
+            "createdDateTime": d.iso(d.now()), "principalDisplayName": upn, "principalId": users[upn]["id"],
+            "principalType": "User", "resourceDisplayName": sp["displayName"], "resourceId": sp["id"]})
+    return out
+
+
+def _seed_first_party_client(store, spec, tenants):
+    """A Microsoft public client: its registration in Microsoft's tenant (multi-tenant, public client
+    flows allowed), and in every tenant its service principal and the AllPrincipals grants."""
+    home = {"id": d.MICROSOFT_TENANT_ID, "initialDomain": "microsoft.onmicrosoft.com"}
+    app = d.application_doc(home, {"displayName": spec["displayName"], "appId": spec["appId"],
+                                   "signInAudience": "AzureADMultipleOrgs", "isFallbackPublicClient": True,
+                                   "publicClient": {"redirectUris": spec.get("publicClientRedirectUris", [])}})
+    store.put(d.MICROSOFT_TENANT_ID, d.APPLICATION, app)
+    for tenant_spec in tenants:
+        tid = tenant_spec["id"]
+        sp = d.service_principal_doc(store.get("_", d.TENANT, tid), app, d.MICROSOFT_TENANT_ID)
+        store.put(tid, d.SERVICE_PRINCIPAL, sp)
+        for key, scope in spec.get("consent", {}).items():
+            resource = store.find_one(tid, d.SERVICE_PRINCIPAL, appId=d.RESOURCES[key]["appId"])
+            store.put(tid, d.GRANT, {"id": d.new_id(), "clientId": sp["id"], "consentType": "AllPrincipals",
+                                     "principalId": None, "resourceId": resource["id"], "scope": " ".join(scope.split())})
 
 
 def _assign_directory_role(store, tid, principal_id, definition):

@@ -82,10 +82,12 @@ class Sandbox:
         for tenant in self.ctx.directory.tenants():
             creds = dict(credentials.get(tenant["key"], {}))
             users = creds.pop("users", {})
+            clients = creds.pop("clients", {})
             creds["federated_token_file"] = self._federated_token_file(tenant["key"], creds.get("federated_subject", ""))
             tenants.append({"key": tenant["key"], "id": tenant["id"], "display_name": tenant["displayName"],
                             "default_domain": tenant["defaultDomain"], "initial_domain": tenant["initialDomain"],
-                            "domains": tenant["domains"], "automation": creds, "users": users})
+                            "domains": tenant["domains"], "automation": creds, "users": users,
+                            "clients": clients})
         return {
             "authority_host": self.ctx.urls.get("identity"),
             "graph_endpoint": self.ctx.urls.get("graph"),

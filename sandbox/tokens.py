@@ -90,13 +90,15 @@ class TokenService:
         """What MSAL needs to build a cache account: base64url of {"uid","utid"}."""
         return _b64url_json({"uid": user_id, "utid": tenant_id})
 
-    def refresh_token(self, tenant_id, client_id, user_id, scopes, family=None):
-        """Opaque refresh token stored for later redemption."""
+    def refresh_token(self, tenant_id, client_id, user_id, scopes, family=None, **details):
+        """Opaque refresh token stored for later redemption; `details` (e.g. how the user signed in)
+        are kept with it for the redeeming grant."""
         value = "0.S.sandbox." + secrets.token_urlsafe(48)
         now = time.time()
-        self.ctx.store.put(tenant_id, "refresh_token", {
-            "id": value, "clientId": client_id, "userId": user_id, "scopes": sorted(scopes),
-            "issued": now, "lastUsed": now, "expires": now + REFRESH_TOKEN_LIFETIME, "family": family})
+        doc = {"id": value, "clientId": client_id, "userId": user_id, "scopes": sorted(scopes),
+               "issued": now, "lastUsed": now, "expires": now + REFRESH_TOKEN_LIFETIME, "family": family}
+        doc.update(details)
+        self.ctx.store.put(tenant_id, "refresh_token", doc)
         return value
 
     # --- validating --------------------------------------------------------------------------

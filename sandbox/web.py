@@ -180,6 +180,9 @@ def make_handler(service, control):
                 if is_control:
                     resp = control.dispatch(req)
                 else:
+                    # Name the route first, so the log files a throttled or dropped call under its endpoint too.
+                    found, _, name = service.router.match(req.method, req.path)
+                    req.route_name = name if found else None
                     resp = ctx.realism.before_request(service, req)
                     if resp is None:
                         resp = service.dispatch(req)

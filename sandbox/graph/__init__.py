@@ -1,4 +1,13 @@
-"""graph service of the sandbox (routes are added in graph/service.py)."""
-from .service import GraphService
+"""Microsoft Graph v1.0 of the sandbox: service.py assembles the resources (apps, principals, grants,
+tenant), OData queries (odata.py), the CSDL-derived schema (schema.py) and the permission table
+(permissions.py)."""
 
 __all__ = ["GraphService"]
+
+
+def __getattr__(name):
+    # Imported on first use, so `python -m sandbox.graph.schema` / `.permissions` run without the whole service.
+    if name == "GraphService":
+        from .service import GraphService
+        return GraphService
+    raise AttributeError(name)
