@@ -12,8 +12,15 @@ Permission ids are never hard-coded: they are read from the tenant's own resourc
 from __future__ import annotations
 
 import difflib
+from urllib.parse import quote
 
-from ansible_collections.mailauth.m365.plugins.module_utils._errors import MailauthError, ParameterError
+from ansible_collections.mailauth.m365.plugins.module_utils._errors import (
+    AmbiguousWriteError,
+    GraphError,
+    MailauthError,
+    ParameterError,
+)
+from ansible_collections.mailauth.m365.plugins.module_utils._http import wait_for_replication, wait_until
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 EXCHANGE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
@@ -29,35 +36,126 @@ def odata_quote(value):
     return "'%s'" % str(value).replace("'", "''")
 
 
-def find_application(graph, unique_name=None, display_name=None, app_id=None, select=None):
+def find_application(graph, unique_name=None, display_name=None, app_id=None, select=None,
+                     permission="Application.Read.All"):
     """The application with this key, or None. Exactly one key is used, in the order given.
 
     By ``display_name``: more than one match is an error that lists them (never guess, never create
-    a duplicate); ``unique_name`` and ``app_id`` are unique by definition.
+    a duplicate); ``unique_name`` and ``app_id`` are unique by definition. ``permission`` is what a
+    403 names as missing.
     """
-    params = {"$select": select} if select else None
     if unique_name:
-        found = graph.get_all("applications", params=_merge({"$filter": "uniqueName eq %s" % odata_quote(unique_name)}, params))
+        key = ("uniqueName", unique_name)
     elif app_id:
-        found = graph.get_all("applications", params=_merge({"$filter": "appId eq %s" % odata_quote(app_id)}, params))
+        key = ("appId", app_id)
     elif display_name:
-        found = graph.get_all("applications", params=_merge({"$filter": "displayName eq %s" % odata_quote(display_name)}, params))
-        if len(found) > 1:
-            raise MailauthError(
-                "Parameter display_name: %d applications are named %r (appIds %s). Refusing to guess. "
-                "Address the application by unique_name or app_id, or rename the duplicates."
-                % (len(found), display_name, ", ".join(sorted(app["appId"] for app in found))),
-                app_ids=sorted(app["appId"] for app in found))
+        key = ("displayName", display_name)
     else:
         raise ParameterError("unique_name", "no key to find the application by.",
                              "Give unique_name, display_name or app_id.")
+    params = _merge({"$filter": "%s eq %s" % (key[0], odata_quote(key[1]))}, {"$select": select} if select else None)
+    found = graph.get_all("applications", params=params, permission=permission)
+    if key[0] == "displayName" and len(found) > 1:
+        raise MailauthError(
+            "Parameter display_name: %d applications are named %r (appIds %s). Refusing to guess. "
+            "Address the application by unique_name or app_id, or rename the duplicates."
+            % (len(found), display_name, ", ".join(sorted(app["appId"] for app in found))),
+            app_ids=sorted(app["appId"] for app in found))
     return found[0] if found else None
+
+
+# Options by which a module names an existing application (doc fragment mailauth.m365.application_key).
+APPLICATION_KEY_OPTIONS = dict(app_id=dict(type="str"), unique_name=dict(type="str"), app_object_id=dict(type="str"))
+APPLICATION_KEY_NAMES = ("app_id", "unique_name", "app_object_id")
+
+
+def read_application(graph, object_id=None, app_id=None, unique_name=None, select=None, permission=None):
+    """The application with this key in ONE single-object GET, or None when Graph answers 404.
+
+    ``/applications/{id}``, ``/applications(appId='...')`` or ``/applications(uniqueName='...')``:
+    unlike a ``$filter`` on the collection, a single-object read returns what Graph only gives for one
+    object, such as the ``key`` of ``keyCredentials`` when ``$select`` names it.
+    """
+    if object_id:
+        path = "applications/%s" % quote(str(object_id), safe="")
+    elif app_id:
+        path = "applications(appId=%s)" % quote(odata_quote(app_id), safe="'")
+    elif unique_name:
+        path = "applications(uniqueName=%s)" % quote(odata_quote(unique_name), safe="'")
+    else:
+        raise ParameterError("app_id", "no key to find the application by.", "Give app_id, unique_name or app_object_id.")
+    try:
+        return graph.get(path, params={"$select": select} if select else None, permission=permission)
+    except GraphError as err:
+        if err.status == 404:
+            return None
+        raise
+
+
+def read_application_by_options(graph, params, select=None, permission=None, required=True):
+    """The application named by a module's ``app_id`` / ``unique_name`` / ``app_object_id`` option.
+
+    Returns ``(application or None, option, value)``; GUID options are checked before any request.
+    ``required``: a missing application is a ``ParameterError`` naming the option (else None is returned).
+    """
+    option = next((name for name in APPLICATION_KEY_NAMES if params.get(name)), None)
+    if option is None:
+        raise ParameterError("app_id", "no application was named.", "Give app_id, unique_name or app_object_id.")
+    value = params[option]
+    if option != "unique_name" and not _looks_like_guid(value):
+        raise ParameterError(option, "%r is not a GUID." % value,
+                             "Use the application's Application (client) ID for app_id and its Object ID for "
+                             "app_object_id, or name it by unique_name.")
+    keys = {"app_id": "app_id", "unique_name": "unique_name", "app_object_id": "object_id"}
+    app = read_application(graph, select=select, permission=permission, **{keys[option]: value})
+    if app is None and required:
+        raise ParameterError(option, "no application with %s %r in this tenant." % (option, value),
+                             "Check the value (app_id is the Application (client) ID, app_object_id the Object ID); "
+                             "an application created moments ago can take a minute to appear.")
+    return app, option, value
 
 
 def _merge(first, second):
     merged = dict(first)
     merged.update(second or {})
     return merged
+
+
+# Graph's answers to a second app role assignment / delegated grant of the same key. No dedicated
+# error code tells them apart from other 400s, so the message is what there is to match on.
+DUPLICATE_APP_ROLE_ASSIGNMENT = "Permission being assigned already exists on the object"
+DUPLICATE_PERMISSION_GRANT = "Permission entry already exists"
+# The appRoleId of "default access": a user or group assigned to an app that defines no roles.
+DEFAULT_ACCESS_ROLE_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def create_once(graph, path, body, find, duplicate, what, permission=None, sleep=None, clock=None, timeout=300):
+    """POST ``body`` to ``path`` so that at most one object results; return ``(object, created)``.
+
+    ``find()`` reads the object (None when absent). Replication lag of the objects the body
+    references is waited out. A POST whose fate is unknown (``AmbiguousWriteError``) is sent again
+    only when ``find()`` does not show it. An answer containing ``duplicate`` means it exists
+    already: the object ``find()`` then shows (once replicated) is returned with ``created`` False.
+    """
+    waits = dict(timeout=timeout, include_forbidden=False)
+    waits.update((name, value) for name, value in (("sleep", sleep), ("clock", clock)) if value is not None)
+
+    def post():
+        return wait_for_replication(lambda: graph.post(path, body, permission=permission), **waits)[0], True
+
+    try:
+        try:
+            return post()
+        except AmbiguousWriteError:
+            existing = find()
+            if existing is not None:
+                return existing, False
+            return post()
+    except GraphError as err:
+        if duplicate not in (err.service_message or ""):
+            raise
+    polls = dict((name, value) for name, value in waits.items() if name in ("timeout", "sleep", "clock"))
+    return wait_until(find, lambda found: found is not None, what, **polls)[0], False
 
 
 def find_service_principal(graph, app_id, select=None):
@@ -72,18 +170,24 @@ def find_service_principal(graph, app_id, select=None):
 class ResourceResolver:
     """Resolves resources (graph, exchange, an appId or display name) and permission names to ids.
 
-    One GET per resource per module run, whatever the number of permissions asked for.
+    One GET per resource per module run, whatever the number of permissions asked for. ``parameter``
+    is the module option that errors name (``api_permissions``, or ``permissions`` of admin_consent).
     """
 
-    def __init__(self, graph):
+    def __init__(self, graph, parameter="api_permissions"):
         self.graph = graph
+        self.parameter = parameter
         self._by_key = {}
+        self._by_id = {}
 
     def resource(self, name):
         """The resource's service principal (with appRoles and oauth2PermissionScopes)."""
         key = RESOURCE_ALIASES.get(str(name).strip().lower(), str(name).strip())
+        is_app_id = _looks_like_guid(key)
+        if is_app_id:
+            key = key.lower()
         if key not in self._by_key:
-            if _looks_like_guid(key):
+            if is_app_id:
                 found = self.graph.get_all("servicePrincipals", params={
                     "$filter": "appId eq %s" % odata_quote(key), "$select": SP_PERMISSION_FIELDS})
             else:
@@ -91,13 +195,29 @@ class ResourceResolver:
                     "$filter": "displayName eq %s" % odata_quote(key), "$select": SP_PERMISSION_FIELDS})
             if not found:
                 raise ParameterError(
-                    "api_permissions", "resource %r has no service principal in this tenant." % name,
+                    self.parameter, "resource %r has no service principal in this tenant." % name,
                     "Use graph, exchange, or the appId of an API that is registered in the tenant.")
             if len(found) > 1:
-                raise ParameterError("api_permissions", "resource %r matches %d service principals." % (name, len(found)),
+                raise ParameterError(self.parameter, "resource %r matches %d service principals." % (name, len(found)),
                                      "Name the resource by its appId.")
             self._by_key[key] = found[0]
+            self._by_id[found[0]["id"].lower()] = found[0]
         return self._by_key[key]
+
+    def resource_by_id(self, object_id):
+        """The resource service principal with this object id (as grants and assignments name it), or None."""
+        key = object_id.lower()
+        if key not in self._by_id:
+            try:
+                found = self.graph.get("servicePrincipals/%s" % object_id, params={"$select": SP_PERMISSION_FIELDS})
+            except GraphError as err:
+                if err.status != 404:
+                    raise
+                found = None
+            self._by_id[key] = found
+            if found:
+                self._by_key.setdefault(found["appId"].lower(), found)
+        return self._by_id[key]
 
     def permission(self, resource_sp, value, kind):
         """The id of permission ``value`` of type ``kind`` (delegated/application) on ``resource_sp``."""
@@ -113,7 +233,7 @@ class ResourceResolver:
         if any(item.get("value") == value for item in _permissions_of(resource_sp, other_kind)):
             hint = " %s is an %s permission of %s: list it under %s." % (value, other_kind, resource_sp["displayName"], other_kind)
         raise ParameterError(
-            "api_permissions", "%s has no %s permission %r.%s" % (resource_sp["displayName"], kind, value, hint),
+            self.parameter, "%s has no %s permission %r.%s" % (resource_sp["displayName"], kind, value, hint),
             ("Close matches: %s." % ", ".join(close)) if close else "Check the spelling against the API's permission list.")
 
     def required_resource_access(self, api_permissions):
@@ -152,14 +272,14 @@ class ResourceResolver:
 
 
 def normalize_required_resource_access(value):
-    """Order-free canonical form of ``requiredResourceAccess`` (drops empty resources)."""
-    result = []
+    """Order-free canonical form of ``requiredResourceAccess``: one entry per resource (entries of the same
+    resource are merged, so ``normalize(current + wanted)`` is their union), empty resources dropped."""
+    merged = {}
     for entry in value or []:
-        access = sorted({(item["id"].lower(), item["type"]) for item in entry.get("resourceAccess") or []})
-        if access:
-            result.append({"resourceAppId": entry["resourceAppId"].lower(),
-                           "resourceAccess": [{"id": pid, "type": ptype} for pid, ptype in access]})
-    return sorted(result, key=lambda item: item["resourceAppId"])
+        access = merged.setdefault(entry["resourceAppId"].lower(), set())
+        access.update((item["id"].lower(), item["type"]) for item in entry.get("resourceAccess") or [])
+    return [{"resourceAppId": app_id, "resourceAccess": [{"id": pid, "type": ptype} for pid, ptype in sorted(access)]}
+            for app_id, access in sorted(merged.items()) if access]
 
 
 def _permissions_of(resource_sp, kind):
