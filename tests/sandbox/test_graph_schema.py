@@ -9,7 +9,7 @@ import hashlib
 import pytest
 
 import csdl
-from graphclient import SCHEMA, assert_graph_error, certificate, graph, unique  # noqa: F401 - graph is a fixture
+from graphclient import SCHEMA, assert_graph_error, body_type, certificate, graph, unique  # noqa: F401 - graph is a fixture
 
 TYPES = ["application", "servicePrincipal", "oAuth2PermissionGrant", "appRoleAssignment", "user", "organization",
          "passwordCredential", "keyCredential", "federatedIdentityCredential", "unifiedRoleAssignment", "unifiedRoleDefinition"]
@@ -110,7 +110,6 @@ def test_sandbox_refuses_bodies_outside_the_schema(schema, graph, body, code):
 
 def test_request_bodies_of_the_tests_are_checked(schema):
     """The client refuses to send a body Graph's schema does not allow (every test's bodies go through it)."""
-    from graphclient import body_type
     assert body_type("POST", "/applications") == "application"
     assert body_type("POST", "/servicePrincipals/x/appRoleAssignedTo") == "appRoleAssignment"
     assert body_type("PATCH", "/applications(uniqueName='a')") == "application"
