@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from ansible_collections.mailauth.m365.plugins.module_utils._module import settings_from_params
+from ansible_collections.mailauth.m365.plugins.module_utils._module import Clients, settings_from_params
 from ansible_collections.mailauth.m365.tests.unit.scripted_http import Identity, ScriptedTransport
 
 TENANT = "11111111-2222-3333-4444-555555555555"
@@ -56,6 +56,29 @@ def make_settings(tmp_path):
         merged.update(params)
         return settings_from_params(merged)
     return build
+
+
+@pytest.fixture
+def clients(identity, make_settings, clock):
+    """``Clients`` signed in (discovery and token scripted) whose waits run on the fake clock."""
+    identity.discovery()
+    identity.token()
+    return Clients(make_settings(), sleep=clock.sleep, clock=clock.monotonic)
+
+
+# Connection settings of the host that must not leak into a module run by main().
+HOST_ENVIRONMENT = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
+                    "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST",
+                    "MAILAUTH_M365_CA_BUNDLE")
+
+
+@pytest.fixture
+def module_args(tmp_path, monkeypatch):
+    """Connection arguments for running a module's main(), with the host's AZURE_* variables removed."""
+    for name in HOST_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    return dict(tenant_id=TENANT, client_id=CLIENT, client_secret="s3cret-value",
+                token_cache_path=str(tmp_path / "cache"))
 
 
 @pytest.fixture
