@@ -5,7 +5,7 @@ import urllib.parse
 
 from .. import directory as d
 from . import credentials, objects
-from .errors import GraphError, bad_request, not_found, read_only
+from .errors import GraphError, bad_request, not_found, property_required, read_only, require_properties
 from .odata import EntitySet, key_pattern
 
 APPLICATIONS = EntitySet("applications", d.APPLICATION, "application", "Application", [
@@ -32,6 +32,8 @@ def _check_write(call, body, app=None):
     for name in READ_ONLY:
         if name in body:
             raise read_only(name)
+    if app is not None and "displayName" in body and not (body["displayName"] or "").strip():
+        raise property_required("displayName")  # an application always has a name
     if "uniqueName" in body:
         current = app.get("uniqueName") if app else None
         if current is not None and body["uniqueName"] != current:
@@ -87,6 +89,7 @@ def _check_identifier_uri(call, uri):
 
 
 def _new(call, body):
+    require_properties(body, "displayName")  # also for an upsert that creates (PATCH with Prefer: create-if-missing)
     _check_write(call, body)
     app = objects.apply_patch(d.application_doc(call.tenant, {}, created_by_app_id=call.caller.app_id), body)
     app["_owners"] = objects.initial_owners(call)
@@ -251,3 +254,4 @@ ROUTES = objects.collection_routes("applications", APP, list_applications, creat
     ("PATCH", FIC_ONE, update_fic, "/v1.0/applications/{id}/federatedIdentityCredentials/{fid}"),
     ("DELETE", FIC_ONE, delete_fic, "/v1.0/applications/{id}/federatedIdentityCredentials/{fid}"),
 ] + objects.owner_routes(APP, "/v1.0/applications/{id}", d.APPLICATION, "applications.read", "applications.write")
+EXPANSIONS = {("application", "owners"): objects.OWNERS_EXPANSION}

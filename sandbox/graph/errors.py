@@ -22,6 +22,19 @@ def bad_request(message):
     return GraphError(400, "Request_BadRequest", message)
 
 
+def property_required(name):
+    """The directory's answer to a create (or a change) that leaves out a property the object must have."""
+    return bad_request("Property %s value is required but is empty or missing." % name)
+
+
+def require_properties(body, *names):
+    """400 for the first of `names` that `body` lacks, has as null or as an empty or blank string."""
+    for name in names:
+        value = body.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise property_required(name)
+
+
 def denied():
     return GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
 

@@ -3,7 +3,7 @@
 per client, resource and consent target, and its id is derived from them as Graph derives it."""
 from .. import directory as d
 from . import objects
-from .errors import GraphError, bad_request, read_only
+from .errors import GraphError, bad_request, read_only, require_properties
 from .odata import EntitySet
 from .principals import SP
 
@@ -37,6 +37,7 @@ def create_grant(call):
     body = call.body("oAuth2PermissionGrant")
     if "id" in body:
         raise read_only("id")
+    require_properties(body, "clientId", "consentType", "resourceId")
     consent = body.get("consentType")
     if consent not in CONSENT_TYPES:
         raise _invalid("consentType")

@@ -124,13 +124,25 @@ def base64url_id(*guids):
 
 
 # --- owners (applications and service principals) ----------------------------------------------
-def list_owners(call, parent):
-    docs = []
+def owners_of(call, parent):
+    """[(document, type name)] of the owners that exist: what /owners lists and $expand=owners embeds."""
+    found = []
     for owner_id in owner_ids(parent):
         doc, type_name, _ = principal(call, owner_id)
         if doc is not None:
-            docs.append(dict(doc, _type=type_name))
+            found.append((doc, type_name))
+    return found
+
+
+def list_owners(call, parent):
+    """A directoryObject collection: $select may name properties of users and service principals alike, each
+    owner answering with those its own type has (Call.shape), next to its @odata.type."""
+    docs = [dict(doc, _type=type_name) for doc, type_name in owners_of(call, parent)]
     return call.collection(DIRECTORY_OBJECTS, docs, "directoryObjects", lambda doc, select: typed(call, doc, doc["_type"], select))
+
+
+# $expand=owners on applications and service principals (Call.expanded): items declared as directoryObject.
+OWNERS_EXPANSION = ("directoryObject", owners_of)
 
 
 def add_owner(call, kind, parent):

@@ -1,11 +1,14 @@
-"""OData query options as Graph's directory endpoints implement them: $filter, $select, $top,
+"""OData query options as Graph's directory endpoints implement them: $filter, $select, $expand, $top,
 $orderby, $count (with ConsistencyLevel: eventual) and server-driven paging with $skiptoken.
 
 Graph compares directory strings case-insensitively, pages at 100 objects by default and at most
-999, and accepts some operators (ne, not, endswith) only as "advanced queries": with $count=true
-and the ConsistencyLevel: eventual header."""
+999, and accepts some operators (ne, not, endswith), and $orderby together with $filter, only as
+"advanced queries": with $count=true and the ConsistencyLevel: eventual header. $expand takes one
+navigation property, optionally with a nested $select; for directory objects it returns at most 20
+related items (and no nextLink for them) and pages the outer collection at 100 at most."""
 import base64
 import binascii
+import collections
 import json
 import re
 import urllib.parse
@@ -15,7 +18,9 @@ from .schema import GUID_RE
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 999
-SUPPORTED_OPTIONS = {"$filter", "$select", "$top", "$skiptoken", "$count", "$orderby"}
+MAX_EXPANDED_ITEMS = 20   # per expanded relationship of a directory object
+MAX_EXPAND_PAGE_SIZE = 100  # a page of directory objects with $expand, whatever $top asks
+SUPPORTED_OPTIONS = {"$filter", "$select", "$expand", "$top", "$skiptoken", "$count", "$orderby"}
 ADVANCED_OPERATORS = {"ne", "not", "endswith"}
 COMPARISONS = {"eq", "ne", "gt", "ge", "lt", "le"}
 TOKEN_RE = re.compile(r"""\s*(?:
@@ -269,28 +274,32 @@ def _offset(token):
 class Query:
     """The query options of one list request, checked against the entity set they address."""
 
-    def __init__(self, req, entity_set, schema):
+    def __init__(self, req, entity_set, schema, expandable=None):
+        """`expandable`: {navigation property: target type} that the service expands on this entity set."""
         self.req = req
         self.entity_set = entity_set
         self.options = {k: v for k, v in req.query.items() if k.startswith("$")}
         unknown = set(self.options) - SUPPORTED_OPTIONS
         if unknown:
             name = sorted(unknown)[0]
-            if name in ("$expand", "$search", "$skip", "$apply"):
+            if name in ("$search", "$skip", "$apply"):
                 raise GraphError(400, "Request_BadRequest", "'%s' is not supported by the service." % name)
             raise GraphError(400, "BadRequest", "The query parameter '%s' is not supported." % name)
         self.properties = schema.properties(entity_set.type_name)
-        self.select = parse_select(self.options.get("$select"), entity_set.type_name, self.properties)
+        self.select = parse_select(self.options.get("$select"), entity_set.type_name, schema.selectable(entity_set.type_name))
+        self.expand = parse_expand(self.options.get("$expand"), entity_set.type_name, schema, expandable or {})
         self.eventual = (req.header("ConsistencyLevel") or "").lower() == "eventual"
         self.count = self.options.get("$count", "").lower() == "true"
         if "$count" in self.options and self.options["$count"].lower() not in ("true", "false"):
             raise GraphError(400, "BadRequest", "Invalid value '%s' for $count query option found. Valid values are 'true' and "
                                                 "'false'." % self.options["$count"])
-        if self.count and not self.eventual:
-            raise GraphError(400, "Request_BadRequest", "$count is not currently supported.")
         self.top = self._top()
+        # An advanced query without its parameters is refused as such (Request_UnsupportedQuery), even when
+        # $count=true is there and only the header is missing.
         self.filter = self._filter()
         self.orderby = self._orderby()
+        if self.count and not self.eventual:
+            raise GraphError(400, "Request_BadRequest", "$count is not currently supported.")
 
     def _top(self):
         text = self.options.get("$top")
@@ -330,6 +339,8 @@ class Query:
         if name not in self.properties:
             raise GraphError(400, "BadRequest", "Could not find a property named '%s' on type 'microsoft.graph.%s'."
                              % (name, self.entity_set.type_name))
+        if self.filter is not None and not (self.eventual and self.count):
+            raise GraphError(400, "Request_UnsupportedQuery", "Sorting not supported for current query.")
         return name, direction.strip().lower() == "desc"
 
     def apply(self, docs):
@@ -343,25 +354,92 @@ class Query:
             docs = present + [d for d in docs if d.get(name) is None]
         offset = _offset(self.options["$skiptoken"]) if "$skiptoken" in self.options else 0
         size = self.top or self.entity_set.page_size
+        if self.expand:
+            size = min(size, MAX_EXPAND_PAGE_SIZE)
         page = docs[offset:offset + size]
         next_link = None
         if offset + size < len(docs):
             query = [(k, v) for k, v in urllib.parse.parse_qsl(self.req.query_string, keep_blank_values=True) if k != "$skiptoken"]
             query.append(("$skiptoken", _skiptoken(offset + size)))
-            next_link = "%s%s?%s" % (self.req.base_url, urllib.parse.quote(self.req.path, safe="/()'=,$:"),
-                                      urllib.parse.urlencode(query, safe="$'(),:/=", quote_via=urllib.parse.quote))
+            path = urllib.parse.quote(self.req.path, safe="/()'=,$:")
+            next_link = "%s%s?%s" % (self.req.base_url, path, urllib.parse.urlencode(query, safe="$'(),:/=", quote_via=urllib.parse.quote))
         return page, len(docs), next_link
 
 
-def parse_select(text, type_name, properties):
+def _select_expand_failed(message):
+    return GraphError(400, "BadRequest", "Parsing OData Select and Expand failed: " + message)
+
+
+def parse_select(text, type_name, selectable):
+    """The names of a $select, each one of `selectable` (Schema.selectable: for directoryObject that includes
+    the properties of its derived types)."""
     if not text:
         return None
     names = [name.strip() for name in text.split(",") if name.strip()]
     for name in names:
-        if name not in properties:
-            raise GraphError(400, "BadRequest", "Parsing OData Select and Expand failed: Could not find a property named '%s' on "
-                                                "type 'microsoft.graph.%s'." % (name, type_name))
+        if name not in selectable:
+            raise _select_expand_failed("Could not find a property named '%s' on type 'microsoft.graph.%s'." % (name, type_name))
     return names
+
+
+# One expanded navigation property: its name, the type its items are declared with, and the nested $select.
+Expansion = collections.namedtuple("Expansion", "name target select")
+EXPAND_ITEM_RE = re.compile(r"^(?P<name>[A-Za-z_][\w.]*)\s*(?:\((?P<options>.*)\))?$", re.DOTALL)
+
+
+def _top_level_items(text):
+    """The comma-separated items of an $expand, leaving commas inside parentheses alone."""
+    items, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            break
+        if char == "," and depth == 0:
+            items.append(text[start:index])
+            start = index + 1
+    if depth != 0:
+        raise _select_expand_failed("Syntax error: unbalanced parentheses in '%s'." % text)
+    return [item.strip() for item in items + [text[start:]] if item.strip()]
+
+
+def parse_expand(text, type_name, schema, expandable):
+    """[Expansion] of an $expand on `type_name`. Graph takes one navigation property per request on directory
+    objects, with at most a nested $select; `expandable` ({name: target type}) is what the service expands."""
+    if not text:
+        return []
+    items = _top_level_items(text)
+    if len(items) > 1:
+        raise GraphError(400, "BadRequest", "The result of parsing $expand contained at least %d items, but the maximum "
+                                            "allowed is 1." % len(items))
+    found = EXPAND_ITEM_RE.match(items[0]) if items else None
+    if not found:
+        raise _select_expand_failed("Syntax error in '%s'." % text)
+    name = found.group("name")
+    if name not in schema.navigation(type_name):
+        if name in schema.properties(type_name):
+            raise _select_expand_failed("Property '%s' on type 'microsoft.graph.%s' is not a navigation property or complex "
+                                        "property. Only navigation properties can be expanded." % (name, type_name))
+        raise _select_expand_failed("Could not find a property named '%s' on type 'microsoft.graph.%s'." % (name, type_name))
+    if name not in expandable:
+        raise GraphError(400, "Request_UnsupportedQuery", "Expanding navigation property '%s' of resource '%s' is not "
+                                                          "supported." % (name, type_name[0].upper() + type_name[1:]))
+    target, select = expandable[name], None
+    for option in (found.group("options") or "").split(";"):
+        key, _, value = option.partition("=")
+        if not key.strip():
+            continue
+        if key.strip().lower() != "$select":
+            raise GraphError(400, "Request_UnsupportedQuery", "The query option '%s' is not supported inside $expand."
+                             % key.strip())
+        select = parse_select(value, target, schema.selectable(target))
+    return [Expansion(name, target, select)]
+
+
+def select_clause(select, expand=()):
+    """The "(...)" of an @odata.context: the selected properties, then each expanded navigation property with
+    its nested selection in parentheses (empty without one), as OData 4.0 writes it; "" when neither."""
+    parts = list(select or []) + ["%s(%s)" % (item.name, ",".join(item.select or [])) for item in expand]
+    return "(%s)" % ",".join(parts) if parts else ""
 
 
 def is_guid(value):
@@ -391,4 +469,3 @@ def key_of(params):
     if params.get("id") is not None:
         return "id", params["id"]
     return params["key"], params["value"].replace("''", "'")
-

@@ -3,7 +3,7 @@ granted (appRoleAssignedTo on the resource, appRoleAssignments on the principal)
 to an application (default access role 00000000-...)."""
 from .. import directory as d
 from . import objects
-from .errors import bad_request, conflict, not_found, read_only
+from .errors import bad_request, conflict, not_found, read_only, require_properties
 from .odata import EntitySet, key_pattern
 
 SERVICE_PRINCIPALS = EntitySet("servicePrincipals", d.SERVICE_PRINCIPAL, "servicePrincipal", "ServicePrincipal", [
@@ -37,9 +37,8 @@ def _application_for(call, app_id):
 
 def _new(call, body):
     call.caller.require_some("servicePrincipals.write")
-    app_id = body.get("appId")
-    if not app_id:
-        raise bad_request("The appId property is required to create a service principal.")
+    require_properties(body, "appId")
+    app_id = body["appId"]
     if call.directory.service_principal_by_app_id(call.tid, app_id, include_invisible=True) is not None:
         raise conflict()
     app, owner_tid = _application_for(call, app_id)
@@ -98,9 +97,7 @@ def assign(call, resource_id, principal_id, body):
     """Create an app role assignment after Graph's checks; both ends must exist (and be replicated)."""
     call.caller.require("appRoleAssignments.write")
     call.schema.check_body("appRoleAssignment", body)
-    for name in ("principalId", "resourceId", "appRoleId"):
-        if not body.get(name):
-            raise bad_request("Property '%s' is required." % name)
+    require_properties(body, "principalId", "resourceId", "appRoleId")
     if body["resourceId"].lower() != resource_id.lower() or body["principalId"].lower() != principal_id.lower():
         raise bad_request("The principalId and resourceId in the request body must match the objects in the request URL.")
     resource = call.store.get(call.tid, d.SERVICE_PRINCIPAL, resource_id.lower())
@@ -188,3 +185,15 @@ for _nav in NAVIGATION:
                ("GET", _base + r"/(?P<sub>[^/]+)$", get_assignment, _label + "/{assignmentId}"),
                ("DELETE", _base + r"/(?P<sub>[^/]+)$", delete_assignment, _label + "/{assignmentId}")]
 ROUTES += objects.owner_routes(SP, "/v1.0/servicePrincipals/{id}", d.SERVICE_PRINCIPAL, "servicePrincipals.read", "servicePrincipals.write")
+
+
+def _expand_assignments(field):
+    """$expand=appRoleAssignedTo / appRoleAssignments: needs the permission the list route needs."""
+    def related(call, sp):
+        call.caller.require("appRoleAssignments.read")
+        return [(assignment, "appRoleAssignment") for assignment in _assignments(call, field, sp["id"])]
+    return related
+
+
+EXPANSIONS = {("servicePrincipal", "owners"): objects.OWNERS_EXPANSION}
+EXPANSIONS.update((("servicePrincipal", name), ("appRoleAssignment", _expand_assignments(field))) for name, field in NAVIGATION.items())

@@ -6,7 +6,9 @@ which properties each entity really has without copying lists by hand:
 
     python -m sandbox.graph.schema ../shared/reference/graph-v1.0.csdl
 
-It holds the entity types below, their base types and every complex and enum type they reach."""
+It holds the entity types below, their base types and every complex and enum type they reach, and for
+directoryObject the names of the properties its derived types declare: Graph takes those in a $select
+on a collection of directory objects (owners, getByIds), each item answering with the ones its own type has."""
 import base64
 import binascii
 import json
@@ -23,6 +25,8 @@ EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 ROOT_TYPES = ("application", "servicePrincipal", "oAuth2PermissionGrant", "appRoleAssignment", "user", "organization",
               "unifiedRoleDefinition", "unifiedRoleAssignment", "federatedIdentityCredential", "passwordCredential",
               "keyCredential")
+# Base types whose collections accept $select of properties of their derived types.
+POLYMORPHIC_TYPES = ("directoryObject",)
 
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")
@@ -83,7 +87,20 @@ def generate(csdl_path):
             if not inner.startswith("Edm."):
                 pending.append(inner)
     return {"source": "Microsoft Graph v1.0 CSDL (msgraph-metadata schemas/v1.0-Prod.csdl), namespace microsoft.graph",
-            "roots": list(ROOT_TYPES), "types": dict(sorted(types.items()))}
+            "roots": list(ROOT_TYPES), "types": dict(sorted(types.items())),
+            "derivedProperties": {name: _derived_properties(name, nodes, derived) for name in POLYMORPHIC_TYPES}}
+
+
+def _derived_properties(base, nodes, derived):
+    """Sorted names of the structural properties declared by the entity types that derive, at any depth, from `base`."""
+    names, pending = set(), list(derived.get(base, []))
+    while pending:
+        name = pending.pop()
+        kind, node = nodes[name]
+        if kind == "entity":
+            names.update(prop.get("Name") for prop in node.findall(EDM + "Property"))
+            pending.extend(derived.get(name, []))
+    return sorted(names)
 
 
 def main(argv=None):
@@ -101,7 +118,9 @@ def main(argv=None):
 class Schema:
     def __init__(self, path=SCHEMA_PATH):
         with open(path, encoding="utf-8") as handle:
-            self.types = json.load(handle)["types"]
+            data = json.load(handle)
+        self.types = data["types"]
+        self.derived_properties = data.get("derivedProperties", {})
         self._props = {}
 
     def properties(self, type_name):
@@ -113,6 +132,11 @@ class Schema:
             props.update(entry["properties"])
             self._props[type_name] = props
         return self._props[type_name]
+
+    def selectable(self, type_name):
+        """Names a $select may list on a collection (or object) of this type: its own properties, and for a
+        polymorphic base such as directoryObject also those of its derived types."""
+        return set(self.properties(type_name)) | set(self.derived_properties.get(type_name, ()))
 
     def navigation(self, type_name):
         entry = self.types[type_name]

@@ -3,8 +3,9 @@
 Every request is authenticated like Graph does it (a bearer token for Graph, else 401
 InvalidAuthenticationToken), runs in the token's tenant, is authorized against the table in
 permissions.py, and answers in Graph's JSON shapes: `@odata.context` built from the address the
-client used, Graph's error bodies, server-driven paging. Resources live in apps.py, principals.py,
-grants.py and tenant.py of this package; who may call what is the table in permissions.py."""
+client used, Graph's error bodies, server-driven paging, $select and $expand. Resources live in apps.py,
+principals.py, grants.py and tenant.py of this package, each with its ROUTES and, where Graph expands a
+navigation property, EXPANSIONS; who may call what is the table in permissions.py."""
 import datetime
 import json
 import time
@@ -12,9 +13,9 @@ import time
 from .. import directory as d
 from ..tokens import TokenError
 from ..web import Response, Service
-from . import apps, grants, principals, tenant
+from . import apps, grants, mail, objects, principals, tenant
 from .errors import GraphError, bad_request
-from .odata import Query, parse_select
+from .odata import MAX_EXPANDED_ITEMS, Query, parse_expand, parse_select, select_clause
 from .permissions import Caller
 from .schema import Schema
 
@@ -29,7 +30,7 @@ TOKEN_MESSAGES = {
 }
 WWW_AUTHENTICATE = ('Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", '
                     'client_id="%s"' % d.GRAPH_APP_ID)
-RESOURCE_MODULES = (apps, principals, grants, tenant)
+RESOURCE_MODULES = (apps, principals, grants, tenant, mail)  # mail.py: sendMail, delivered by sandbox/smtp
 # Properties Graph returns when no $select is given, where that is not all of them.
 DEFAULT_PROPERTIES = {"user": ("businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation",
                                "preferredLanguage", "surname", "userPrincipalName", "id")}
@@ -87,7 +88,8 @@ class Call:
         return "%s/v1.0/$metadata#%s" % (self.req.base_url, fragment)
 
     def shape(self, type_name, doc, select=None, single=True):
-        """The public JSON of a stored document: no sandbox-private keys, Graph's defaults, $select applied."""
+        """The public JSON of a stored document: no sandbox-private keys, Graph's defaults, $select applied.
+        A selected name the type does not have (a user's property on a service principal among owners) is left out."""
         out = dict(TYPE_DEFAULTS.get(type_name, {}))
         out.update((k, v) for k, v in doc.items() if not k.startswith("_"))
         props = self.schema.properties(type_name)
@@ -99,7 +101,8 @@ class Call:
             select = DEFAULT_PROPERTIES[type_name]
         if select is None:
             return {k: v for k, v in out.items() if k in props}
-        return {name: out.get(name, [] if props[name]["type"].startswith("Collection(") else None) for name in select}
+        return {name: out.get(name, [] if props[name]["type"].startswith("Collection(") else None) for name in select
+                if name in props}
 
     def answer(self, status, body=None, headers=None):
         headers = dict(headers or {})
@@ -115,29 +118,48 @@ class Call:
         return self.answer(status, dict({"@odata.context": self.context_url(context + suffix + "/$entity")}, **body), headers)
 
     def read(self, type_name, doc, context):
-        """GET of one entity, honouring $select."""
-        select = parse_select(self.req.query.get("$select"), type_name, self.schema.properties(type_name))
-        return self.entity(200, type_name, doc, context, select)
+        """GET of one entity, honouring $select and $expand."""
+        select = parse_select(self.req.query.get("$select"), type_name, self.schema.selectable(type_name))
+        expand = parse_expand(self.req.query.get("$expand"), type_name, self.schema, self.expandable(type_name))
+        body = dict(self.shape(type_name, doc, select), **self.expanded(type_name, doc, expand))
+        context_url = self.context_url(context + select_clause(select, expand) + "/$entity")
+        return self.answer(200, dict({"@odata.context": context_url}, **body))
 
     def collection(self, entity_set, docs, context=None, shaper=None):
-        """A page of a collection with $filter/$select/$top/$orderby/$count/$skiptoken applied."""
-        query = Query(self.req, entity_set, self.schema)
+        """A page of a collection with $filter/$select/$expand/$top/$orderby/$count/$skiptoken applied."""
+        query = Query(self.req, entity_set, self.schema, self.expandable(entity_set.type_name))
         page, total, next_link = query.apply(docs)
-        suffix = "(%s)" % ",".join(query.select) if query.select else ""
-        body = {"@odata.context": self.context_url((context or entity_set.name) + suffix)}
+        body = {"@odata.context": self.context_url((context or entity_set.name) + select_clause(query.select, query.expand))}
         if query.count:
             body["@odata.count"] = total
         if next_link:
             body["@odata.nextLink"] = next_link
         shaper = shaper or (lambda doc, select: self.shape(entity_set.type_name, doc, select, single=False))
-        body["value"] = [shaper(doc, query.select) for doc in page]
+        body["value"] = [dict(shaper(doc, query.select), **self.expanded(entity_set.type_name, doc, query.expand))
+                         for doc in page]
         return self.answer(200, body)
+
+    # --- $expand ---------------------------------------------------------------------------------
+    def expandable(self, type_name):
+        """{navigation property: declared item type} the sandbox expands on this type (the modules' EXPANSIONS)."""
+        return {name: target for name, (target, _) in self.service.expansions.get(type_name, {}).items()}
+
+    def expanded(self, type_name, doc, expand):
+        """{navigation property: [items]} for the parsed $expand: at most 20 items each, as Graph gives for directory
+        objects, with @odata.type on items of a derived type (the owners, declared as directoryObject)."""
+        out = {}
+        for item in expand:
+            _, related = self.service.expansions[type_name][item.name]
+            out[item.name] = [self.shape(actual, other, item.select, single=False) if actual == item.target
+                              else objects.typed(self, other, actual, item.select)
+                              for other, actual in related(self, doc)[:MAX_EXPANDED_ITEMS]]
+        return out
 
     def count(self, entity_set, docs):
         """GET /{set}/$count: a plain-text number, only with ConsistencyLevel: eventual as in Graph."""
         if (self.req.header("ConsistencyLevel") or "").lower() != "eventual":
             raise bad_request("$count is not currently supported.")
-        query = Query(self.req, entity_set, self.schema)
+        query = Query(self.req, entity_set, self.schema, self.expandable(entity_set.type_name))
         _, total, _ = query.apply(docs)
         return Response(200, str(total), {"OData-Version": "4.0"}, "text/plain;charset=utf-8")
 
@@ -148,9 +170,13 @@ class GraphService(Service):
     def __init__(self, ctx):
         super().__init__(ctx)
         self.schema = Schema()
+        # {entity type: {navigation property: (declared item type, related(call, doc) -> [(document, actual type)])}}
+        self.expansions = {}
         for module in RESOURCE_MODULES:
             for method, pattern, handler, name in module.ROUTES:
                 self.router.add(method, pattern, self._authenticated(handler), name)
+            for (type_name, navigation), expansion in getattr(module, "EXPANSIONS", {}).items():
+                self.expansions.setdefault(type_name, {})[navigation] = expansion
 
     # --- errors in Graph's shape ---------------------------------------------------------------
     def error(self, req, status, code, message, headers=None, inner=None):

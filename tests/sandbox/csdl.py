@@ -3,7 +3,8 @@ independently of the sandbox: property names must exist on the entity type or it
 values must have the declared Edm type, complex values are checked recursively, nothing extra.
 
 The type of an answer is found the way an OData client finds it: from its `@odata.context`
-(entity set or singleton, then navigation properties), or from `@odata.type`."""
+(entity set or singleton, then navigation properties), or from `@odata.type`. A navigation property
+in an object ($expand) is checked against the type the schema declares for it, item by item."""
 import base64
 import binascii
 import os
@@ -88,9 +89,8 @@ class GraphSchema:
         fragment = fragment[:-len("/$entity")] if entity else fragment
         if fragment.startswith(NAMESPACE + "."):
             return fragment[len(NAMESPACE) + 1:], False
-        segments = re.findall(r"[^/(]+(?:\([^)]*\))?", fragment)
         type_name, collection = None, False
-        for index, segment in enumerate(segments):
+        for index, segment in enumerate(split_segments(fragment)):
             name, _, arg = segment.partition("(")
             keyed = arg.startswith("'")
             if index == 0:
@@ -121,7 +121,11 @@ class GraphSchema:
             if key.startswith("@odata.") or (top and key.startswith("@")):
                 continue
             if key not in props:
-                found.append("%s: no property '%s' on microsoft.graph.%s" % (where, key, actual))
+                navigation = self.navigation(actual).get(key)
+                if navigation is None:
+                    found.append("%s: no property '%s' on microsoft.graph.%s" % (where, key, actual))
+                else:  # an expanded navigation property: entities of its declared type (or derived ones)
+                    found.extend(self.value_problems(navigation, True, item, where))
                 continue
             found.extend(self.value_problems(props[key][0], props[key][1], item, where))
         return found
@@ -157,6 +161,19 @@ class GraphSchema:
                 found.extend(self.problems(type_name, item, "/value[%d]" % index))
             return found
         return self.problems(type_name, body)
+
+
+def split_segments(fragment):
+    """'applications(id,owners(id))/x' -> ['applications(id,owners(id))', 'x']: '/' inside parentheses stays."""
+    segments, depth, current = [], 0, ""
+    for char in fragment:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "/" and depth == 0:
+            segments.append(current)
+            current = ""
+        else:
+            current += char
+    return [segment for segment in segments + [current] if segment]
 
 
 def edm_ok(ref, value):

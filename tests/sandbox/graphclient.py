@@ -127,11 +127,11 @@ class GraphClient:
         assert answer.status_code == 200, answer.text
         return answer.json()["access_token"]
 
-    def user_token(self, app_id, upn):
+    def user_token(self, app_id, upn, scope=GRAPH_RESOURCE + "/.default"):
         """Delegated token (resource owner password flow) of a seeded user for a public client."""
         answer = self.http.post("%s/%s/oauth2/v2.0/token" % (self.sandbox.conn["authority_host"], self.tenant["id"]),
                                 data={"grant_type": "password", "client_id": app_id, "username": upn,
-                                      "password": self.tenant["users"][upn]["password"], "scope": GRAPH_RESOURCE + "/.default"},
+                                      "password": self.tenant["users"][upn]["password"], "scope": scope},
                                 timeout=30)
         assert answer.status_code == 200, answer.text
         return answer.json()["access_token"]
