@@ -48,23 +48,34 @@ class Realism:
         with self.lock:
             return dict(self.settings)
 
-    def before_request(self, service, req):
-        """Latency, then maybe a fault. Returns a Response to send instead of routing, or None."""
+    def fault(self, service_name):
+        """Latency, then the fault that strikes this request, if any: None, "drop", "throttled" or
+        "unavailable". For services that are not HTTP (SMTP, IMAP) as well."""
         with self.lock:
             settings = dict(self.settings)
             roll = self.rng.random()
         if settings["latency_ms"]:
             time.sleep(settings["latency_ms"] / 1000.0)
-        if service.name not in settings["services"]:
+        if service_name not in settings["services"]:
             return None
         edge = settings["drop_rate"]
         if roll < edge:
-            raise DropConnection()
+            return "drop"
         if roll < edge + settings["throttle_rate"]:
-            return service.throttled(req, int(settings["retry_after"]))
+            return "throttled"
         edge += settings["throttle_rate"]
         if roll < edge + settings["unavailable_rate"]:
-            return service.unavailable(req, int(settings["retry_after"]))
+            return "unavailable"
+        return None
+
+    def before_request(self, service, req):
+        """Latency, then maybe a fault. Returns a Response to send instead of routing, or None."""
+        fault = self.fault(service.name)
+        if fault == "drop":
+            raise DropConnection()
+        if fault is not None:
+            answer = service.throttled if fault == "throttled" else service.unavailable
+            return answer(req, int(self.snapshot()["retry_after"]))
         return None
 
     def replication_delay(self):
@@ -84,10 +95,15 @@ class RequestLog:
         self.total = 0
 
     def record(self, service, req, status, started):
-        key = "%s %s %s" % (service, req.method, req.route_name or req.path)
-        entry = {"time": round(started, 3), "service": service, "method": req.method, "path": req.path,
-                 "route": req.route_name, "status": status, "tenant": req.tenant,
-                 "ms": round((time.time() - started) * 1000, 1), "request_id": req.request_id}
+        self.record_event(service, req.method, req.route_name or req.path, status, started, path=req.path,
+                          route=req.route_name, tenant=req.tenant, request_id=req.request_id)
+
+    def record_event(self, service, method, name, status, started, **fields):
+        """One entry, counted under "<service> <method> <name>"; `fields` must include `tenant`."""
+        key = "%s %s %s" % (service, method, name)
+        entry = {"time": round(started, 3), "service": service, "method": method, "status": status,
+                 "ms": round((time.time() - started) * 1000, 1)}
+        entry.update(fields)
         with self.lock:
             self.total += 1
             self.counts[key] += 1

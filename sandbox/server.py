@@ -13,6 +13,7 @@ from .graph import GraphService
 from .identity import IdentityService
 from .pki import Pki
 from .runtime import Context
+from .smtp import MailService
 from .store import Store
 from .web import server_ssl_context, start_service
 
@@ -33,6 +34,7 @@ class Sandbox:
         self.ctx.tokens = tokens_mod.TokenService(self.ctx)
         self.ctx.control = ControlService(self.ctx, self)
         self.servers = {}
+        self.mail = None
         self.stopped = threading.Event()
         if not self.store.kv_get("credentials"):
             seed_mod.apply_seed(self.store, self.pki)
@@ -57,6 +59,8 @@ class Sandbox:
             server = start_service(service, self.ctx.control, self.host, ports.get(name, 0), context)
             self.servers[name] = server
             self.ctx.urls[name] = "https://%s:%d" % (self.host, server.server_port)
+        self.mail = MailService(self.ctx)
+        self.servers.update(self.mail.start(self.host, ports, context))
         self.write_connection()
         return self
 
@@ -94,7 +98,7 @@ class Sandbox:
             "exchange_endpoint": self.ctx.urls.get("exchange"),
             "graph_resource": GRAPH_RESOURCE,
             "exchange_resource": EXCHANGE_RESOURCE,
-            "smtp": {"host": self.host, "port": None, "note": "SMTP submission arrives with the smoke-test work"},
+            **(self.mail.connection_info(self.host) if self.mail else {}),
             "ca_bundle": self.pki.ca_cert_path,
             "control_url": "%s/_sandbox" % self.ctx.urls.get("identity"),
             "workload_issuer": self.store.kv_get("workload_issuer"),
