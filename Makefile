@@ -16,12 +16,13 @@ export ANSIBLE_HOME := $(BUILD)/ansible-home
 export ANSIBLE_LOCAL_TEMP := $(BUILD)/ansible-tmp
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: help setup collection demo test unit sandbox-test sanity lint sandbox-up sandbox-down sandbox-status clean
+.PHONY: help setup collection demo test unit sandbox-test sanity lint sandbox-up sandbox-down sandbox-status peers clean
 
 help:
 	@echo "make demo   - run the main job against the offline sandbox tenant"
 	@echo "make test   - unit and sandbox tests, ansible-test sanity, ansible-lint"
 	@echo "make sandbox-up / sandbox-down / sandbox-status"
+	@echo "make fleet-up [N=3] / fleet-down / molecule [SCENARIO=name] - test hosts on this machine (root)"
 
 $(STAMP): requirements/requirements.in requirements/constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -50,6 +51,11 @@ demo: setup sandbox-up
 unit: setup
 	$(PY) -m pytest -q tests/unit tests/sandbox
 
+# Debian packages of the real peers the mail tests run against (Dovecot); needs root. The Dovecot
+# fixture runs the same script itself when Dovecot is missing.
+peers:
+	bash tests/peers/dovecot.sh
+
 # ansible-test needs the collection at .../ansible_collections/<ns>/<name>: test a copy of the tree.
 # ansible-test bootstraps pip in its per-test virtual environments with a script from a host we cannot
 # reach; ours does the same from the interpreter's bundled pip.
@@ -64,10 +70,30 @@ sanity: setup
 	cd $(SANITY_ROOT) && git init -q && git add -A && \
 	  ansible-test sanity --venv --python 3.11 --color no $(SANITY_ARGS)
 
+# ansible-lint installs a copy of the collection into ANSIBLE_HOME; drop it so the working tree is what is linted.
 lint: setup
+	rm -rf $(ANSIBLE_HOME)/collections/ansible_collections/mailauth
 	ansible-lint --profile production
+
+# A fleet of N real Debian hosts (systemd-nspawn) on this machine, needs root; docs/fleet-tests.md.
+# fleet-up/fleet-down use slot 0 (FLEET_SLOT=S for another). `molecule` runs every scenario in
+# extensions/molecule/ (or SCENARIO=name), each on a fleet in a free slot of its own.
+.PHONY: fleet-up fleet-down fleet-status molecule
+N ?= 3
+fleet-up: setup
+	bash tests/fleet/fleet.sh up $(N)
+
+fleet-down:
+	bash tests/fleet/fleet.sh down
+
+fleet-status:
+	bash tests/fleet/fleet.sh status
+
+molecule: setup
+	molecule test $(if $(SCENARIO),-s $(SCENARIO),--all)
 
 test: unit sanity lint
 
 clean: sandbox-down
+	bash tests/fleet/fleet.sh down --all
 	rm -rf $(BUILD) .sandbox

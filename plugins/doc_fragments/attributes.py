@@ -9,7 +9,7 @@ class ModuleDocFragment:
     """Attributes of mailauth.m365 modules.
 
     DOCUMENTATION describes check_mode, diff_mode and idempotent; a module states its own C(support).
-    INFO is the whole set for read-only C(_info) modules. ACTION_GROUP_ENTRA / ACTION_GROUP_EXCHANGE
+    INFO is the whole set for read-only C(_info) modules. ACTION_GROUP_ENTRA / _EXCHANGE / _MAIL
     tell users which C(module_defaults) group to set the connection options in, once. They stay
     literal strings: ansible-test's yamllint reads doc fragments without running them.
     """
@@ -49,6 +49,19 @@ attributes:
     support: full
     membership:
       - mailauth.m365.entra
+      - mailauth.m365.all
+"""
+
+    ACTION_GROUP_MAIL = r"""
+options: {}
+attributes:
+  action_group:
+    description:
+      - Set the connection options once for the mail modules with C(group/mailauth.m365.mail)
+        in C(module_defaults), or for every module of the collection with C(group/mailauth.m365.all).
+    support: full
+    membership:
+      - mailauth.m365.mail
       - mailauth.m365.all
 """
 

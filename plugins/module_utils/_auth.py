@@ -153,7 +153,7 @@ class TokenCacheFile:
     @contextmanager
     def locked(self):
         """Load the file under the lock, yield the cache, write it back if MSAL changed it."""
-        self._ensure_directory()
+        self.ensure_directory()
         lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, CACHE_FILE_MODE)
         try:
             if fcntl:
@@ -165,7 +165,7 @@ class TokenCacheFile:
         finally:
             os.close(lock_fd)  # closing releases the lock
 
-    def _ensure_directory(self):
+    def ensure_directory(self):
         if not os.path.isdir(self.directory):
             os.makedirs(self.directory, mode=CACHE_DIR_MODE, exist_ok=True)
             os.chmod(self.directory, CACHE_DIR_MODE)
@@ -336,25 +336,68 @@ class DeviceCodeLogin:
     """Interactive administrator sign-in: ``start()`` shows a code, ``finish()`` waits for approval.
 
     The tokens go into the same cache file that ``TokenSource`` with ``method=device_code`` reads, so
-    modules run later sign in silently. Only the account's name and tenant are returned.
+    modules run later sign in silently. Only the account's name, tenant and granted scopes are returned.
+    ``scopes`` are permission names on ``resource`` (``Application.ReadWrite.All``) or full scope URIs;
+    by default ``/.default``, every permission consented for the client.
     """
 
-    def __init__(self, settings, session, resource="graph"):
+    def __init__(self, settings, session, resource="graph", scopes=None):
         if settings.method != "device_code":
             raise ParameterError("auth_method", "is %s; a device code login needs device_code." % settings.method)
         self.settings = settings
-        self.scopes = [settings.cloud.scope(resource)]
+        self.scopes = resource_scopes(settings.cloud, resource, scopes)
         self.cache_file = TokenSource(settings, session).cache_file
         self._session = session
         self._app = None
         self._flow = None
 
+    def _application(self, cache):
+        if self._app is None:
+            self._app = build_msal_app(self.settings, self._session, cache, public=True)
+        return self._app
+
+    @contextmanager
+    def one_at_a_time(self):
+        """Hold a lock beside the cache file across a whole check-then-sign-in.
+
+        Parallel runs for the same cache (the forks of one play) then show one code between them: the
+        others wait, and find the sign-in in the cache. (The cache's own lock cannot be held that long:
+        each step takes it anew.)
+        """
+        self.cache_file.ensure_directory()
+        lock_fd = os.open(self.cache_file.path + ".login.lock", os.O_RDWR | os.O_CREAT, CACHE_FILE_MODE)
+        try:
+            if fcntl:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(lock_fd)
+
+    def signed_in(self):
+        """The account of a cached sign-in that still yields a token for the scopes, else None.
+
+        A cache without exactly one account, or whose refresh token the identity platform no longer
+        accepts (expired, revoked), is not signed in; transport failures propagate.
+        """
+        with self.cache_file.locked() as cache:
+            app = self._application(cache)
+            accounts = app.get_accounts()
+            if len(accounts) != 1:
+                return None
+            try:
+                result = app.acquire_token_silent_with_error(self.scopes, accounts[0])
+            except requests.exceptions.RequestException as exc:
+                raise transport_error("POST", self.settings.authority, exc) from None
+        if not result or "access_token" not in result:
+            return None
+        return _account_record(accounts[0].get("username"), accounts[0].get("realm"), result)
+
     def start(self):
         """Ask for a device code; return ``user_code``, ``verification_uri``, ``expires_in`` and ``message``."""
         with self.cache_file.locked() as cache:
-            self._app = build_msal_app(self.settings, self._session, cache, public=True)
+            app = self._application(cache)
         try:
-            flow = self._app.initiate_device_flow(scopes=self.scopes)
+            flow = app.initiate_device_flow(scopes=self.scopes)
         except requests.exceptions.RequestException as exc:
             raise transport_error("POST", self.settings.authority, exc) from None
         if "user_code" not in flow:
@@ -364,7 +407,7 @@ class DeviceCodeLogin:
         return {key: flow.get(key) for key in ("user_code", "verification_uri", "expires_in", "interval", "message")}
 
     def finish(self, exit_condition=None):
-        """Poll until the code is approved, declined or expired; return ``username`` and ``tenant_id``.
+        """Poll until the code is approved, declined or expired; return ``username``, ``tenant_id``, ``scopes``.
 
         ``exit_condition(flow)`` returning True stops polling early (MSAL's own hook).
         """
@@ -384,7 +427,28 @@ class DeviceCodeLogin:
             for account in self._app.get_accounts():
                 if account.get("username") != username:
                     self._app.remove_account(account)
-        return dict(username=username, tenant_id=claims.get("tid"))
+        return _account_record(username, claims.get("tid"), result)
+
+
+def resource_scopes(cloud, resource, scopes=None):
+    """Scope URIs for permission names on ``resource``; ``[<resource>/.default]`` when none are given.
+
+    MSAL adds openid, profile and offline_access itself and refuses them in the list, so they are dropped.
+    """
+    if not scopes:
+        return [cloud.scope(resource)]
+    prefix = cloud.resource(resource).rstrip("/")
+    return [scope if "://" in scope else "%s/%s" % (prefix, scope)
+            for scope in scopes if scope.lower() not in ("openid", "profile", "offline_access")]
+
+
+def _account_record(username, tenant_id, token_result):
+    """What may be said about a sign-in: who, where, and the delegated scopes the access token carries."""
+    scopes = (decode_claims(token_result["access_token"]).get("scp") or "").split()
+    if not scopes:
+        # An opaque token: fall back to what the token answer says it grants.
+        scopes = [scope.rpartition("/")[2] for scope in (token_result.get("scope") or "").split()]
+    return dict(username=username, tenant_id=tenant_id, scopes=sorted(scopes))
 
 
 def decode_claims(token):

@@ -141,6 +141,81 @@ class GraphError(ServiceError):
     service = "Microsoft Graph"
 
 
+# What app-only Exchange administration needs (FACTS.md section 4); a 403 or 401 says which.
+EXCHANGE_FORBIDDEN_REMEDY = (
+    "The automation app needs the application permission Exchange.ManageAsApp of Office 365 Exchange Online "
+    "(with admin consent) and the Entra role Exchange Administrator (or an Exchange role group for its "
+    "Exchange service principal)")
+EXCHANGE_UNAUTHORIZED_REMEDY = (
+    "Exchange did not accept the access token: it must be an app-only token for https://outlook.office365.com "
+    "(check cloud, exchange_endpoint and exchange_resource)")
+
+
+class ExchangeError(ServiceError):
+    """Exchange Online's admin API (InvokeCommand) answered with an HTTP error.
+
+    Exchange puts the useful text in ``error.details[].message`` as ``Code|Exception type|message``, else in
+    ``error.innererror.internalException.message``, else in ``error.message``. ``exception_type`` is the short
+    .NET type (``ManagementObjectNotFoundException``), the stable part to branch on; ``cmdlet`` names what ran.
+    """
+
+    service = "Exchange Online"
+
+    def __init__(self, method, url, status, code=None, message=None, request_id=None, permission=None,
+                 date=None, exception_type=None, cmdlet=None):
+        # ServiceError's text names the URL, which is the same InvokeCommand for every cmdlet: name the cmdlet.
+        text = "%s failed: HTTP %s" % ("Exchange cmdlet %s" % cmdlet if cmdlet else "%s %s" % (method, url), status)
+        if exception_type or code:
+            text += " %s" % (exception_type or code)
+        if message:
+            text += ": %s" % message.rstrip(".")
+        if status == 403:
+            text += ". " + (_forbidden_remedy(permission) if permission else EXCHANGE_FORBIDDEN_REMEDY)
+        elif status == 401:
+            text += ". " + EXCHANGE_UNAUTHORIZED_REMEDY
+        ids = _join_ids(("request-id", request_id), ("date", date))
+        if ids:
+            text += " (%s)" % ids
+        MailauthError.__init__(  # pylint: disable=non-parent-init-called
+            self, text, status=status, code=code, service_message=message, request_id=request_id, method=method,
+            url=url, required_permission=permission, exception_type=exception_type, cmdlet=cmdlet)
+        self.date = date
+
+    @classmethod
+    def from_response(cls, method, url, response, permission=None):
+        body = _json_or_none(response)
+        error = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(error, dict):
+            error = {}
+        inner = error.get("innererror") or error.get("innerError") or {}
+        # Exchange spells it internalexception; documentation and other clients internalException.
+        internal = next((value for key, value in inner.items() if key.lower() == "internalexception"), None) or {}
+        exception_type = None
+        messages = []
+        for detail in error.get("details") or []:
+            parts = str((detail or {}).get("message") or "").split("|")
+            if parts[-1].strip():
+                messages.append(parts[-1].strip())
+            if len(parts) >= 2 and exception_type is None:
+                exception_type = parts[-2].strip().rpartition(".")[2] or None
+        message = "; ".join(messages) or internal.get("message") or error.get("message")
+        if exception_type is None and (internal.get("type") or inner.get("type")):
+            exception_type = str(internal.get("type") or inner["type"]).rpartition(".")[2]
+        if message is None and not body:
+            message = _short_text(response)
+        request_id = (inner.get("request-id") or response.headers.get("request-id")
+                      or response.headers.get("client-request-id"))
+        return cls(method, url, response.status_code, code=error.get("code"), message=message,
+                   request_id=request_id, permission=permission, date=inner.get("date"),
+                   exception_type=exception_type)
+
+    def with_cmdlet(self, cmdlet):
+        """The same error, its message naming ``cmdlet`` instead of the InvokeCommand URL."""
+        return type(self)(self.method, self.url, self.status, code=self.code, message=self.service_message,
+                          request_id=self.request_id, permission=self.required_permission, date=self.date,
+                          exception_type=self.exception_type, cmdlet=cmdlet)
+
+
 class AmbiguousWriteError(MailauthError):
     """A non-idempotent request failed in a way that leaves unknown whether it was applied."""
 

@@ -29,6 +29,8 @@ RESOURCE_ALIASES = {"graph": GRAPH_APP_ID, "microsoft graph": GRAPH_APP_ID,
                     "exchange": EXCHANGE_APP_ID, "office 365 exchange online": EXCHANGE_APP_ID}
 PERMISSION_TYPES = {"delegated": "Scope", "application": "Role"}
 SP_PERMISSION_FIELDS = "id,appId,displayName,appRoles,oauth2PermissionScopes,servicePrincipalNames"
+# Graph's `in` operator takes at most 15 values.
+FILTER_IN_LIMIT = 15
 
 
 def odata_quote(value):
@@ -156,6 +158,35 @@ def create_once(graph, path, body, find, duplicate, what, permission=None, sleep
             raise
     polls = dict((name, value) for name, value in waits.items() if name in ("timeout", "sleep", "clock"))
     return wait_until(find, lambda found: found is not None, what, **polls)[0], False
+
+
+def delete_if_exists(graph, path, permission=None):
+    """DELETE ``path``; True if it was deleted, False if it was gone already.
+
+    A DELETE retried after a lost answer meets a 404 for its own first attempt, and an object removed
+    by someone else meanwhile is just as gone: neither is a failure.
+    """
+    try:
+        graph.delete(path, permission=permission)
+    except GraphError as err:
+        if err.status != 404:
+            raise
+        return False
+    return True
+
+
+def find_in(graph, collection, prop, values, select=None, permission=None):
+    """The objects of ``collection`` whose ``prop`` is one of ``values``: ``prop in (...)`` filters,
+    ``FILTER_IN_LIMIT`` values per request (Graph's cap), so a list of names costs one request, not N."""
+    found = []
+    values = list(values)
+    for start in range(0, len(values), FILTER_IN_LIMIT):
+        batch = values[start:start + FILTER_IN_LIMIT]
+        params = {"$filter": "%s in (%s)" % (prop, ", ".join(odata_quote(value) for value in batch))}
+        if select:
+            params["$select"] = select
+        found.extend(graph.get_all(collection, params=params, permission=permission))
+    return found
 
 
 def find_service_principal(graph, app_id, select=None):

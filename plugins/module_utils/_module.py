@@ -30,7 +30,18 @@ from ansible_collections.mailauth.m365.plugins.module_utils._auth import (
     default_cache_dir,
 )
 from ansible_collections.mailauth.m365.plugins.module_utils._clouds import CLOUD_NAMES, resolve_cloud
-from ansible_collections.mailauth.m365.plugins.module_utils._errors import GraphError, MailauthError, ParameterError
+from ansible_collections.mailauth.m365.plugins.module_utils._errors import (
+    ExchangeError,
+    GraphError,
+    MailauthError,
+    ParameterError,
+)
+from ansible_collections.mailauth.m365.plugins.module_utils._exchange import (
+    ExchangeClient,
+    exchange_base_url,
+    exchange_headers,
+    tenant_guid,
+)
 from ansible_collections.mailauth.m365.plugins.module_utils._http import (
     DEFAULT_BACKOFF_MAX_DELAY,
     DEFAULT_BACKOFF_RETRIES,
@@ -181,11 +192,27 @@ class Clients:
         self.sleep = sleep
         self.clock = clock
         self._rest = {}
+        self._exchange = None
 
     @property
     def graph(self):
         """Microsoft Graph v1.0: paths are relative to ``{graph_endpoint}/v1.0``."""
         return self.rest_client("graph", self.settings.cloud.graph_endpoint + "/v1.0", GraphError)
+
+    @property
+    def exchange(self):
+        """Exchange Online cmdlets (``ExchangeClient``) on ``{exchange_endpoint}/adminapi/beta/{tenant GUID}``."""
+        if self._exchange is None:
+            endpoint = self.settings.cloud.exchange_endpoint
+            if not endpoint:
+                raise ParameterError("exchange_endpoint", "is required with cloud=custom for Exchange Online modules.",
+                                     "Give the URL of the Exchange Online endpoint (https://outlook.office365.com "
+                                     "in the public cloud).")
+            tenant = tenant_guid(self.settings.auth.tenant_id, lambda: self.tokens.claims("exchange"))
+            rest = self.rest_client("exchange", exchange_base_url(endpoint, tenant), ExchangeError,
+                                    default_headers=exchange_headers(tenant))
+            self._exchange = ExchangeClient(rest, tenant)
+        return self._exchange
 
     def rest_client(self, resource, base_url, error_class, default_headers=None):
         """A ``RestClient`` (one per ``base_url``) whose bearer tokens are issued for ``resource``."""
@@ -208,14 +235,17 @@ class Clients:
 class M365Module(AnsibleModule):
     """``AnsibleModule`` with the shared connection options merged in and validated into ``settings``."""
 
-    def __init__(self, argument_spec=None, **kwargs):
+    def __init__(self, argument_spec=None, connection_params=None, **kwargs):
         spec = dict(CONNECTION_ARGSPEC)
         spec.update(argument_spec or {})
         super().__init__(argument_spec=spec, **kwargs)
         self._require_library(HAS_REQUESTS, "requests", REQUESTS_IMPORT_ERROR)
         self._require_library(HAS_MSAL, "msal", MSAL_IMPORT_ERROR)
         try:
-            self.settings = settings_from_params(self.params)
+            # A module may derive connection options from its own first (a person signing in needs
+            # no app credential); such a function raises ParameterError for contradictions.
+            params = connection_params(self.params) if connection_params else self.params
+            self.settings = settings_from_params(params)
         except ParameterError as err:
             self.fail_json(**err.to_fail_kwargs())
         if self.settings.auth.method == "certificate":

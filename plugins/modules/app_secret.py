@@ -63,6 +63,14 @@ options:
       - The older secret stays until O(remove_superseded=true) removes it.
       - Without it, a new secret is only added when there is none of that name or the newest has expired.
     type: int
+  rotate_now:
+    description:
+      - Add a new secret of this name in this run, even when the newest one is valid and not due: the first
+        step of an unplanned rotation, for example after the value was lost or may have leaked.
+      - Every run with it adds a secret; the older ones stay until O(remove_superseded=true) removes them.
+      - Only with O(state=present).
+    type: bool
+    default: false
   remove_superseded:
     description:
       - Remove the secrets of this name other than the newest one.
@@ -99,6 +107,7 @@ attributes:
     details:
       - A secret of that name that is valid, and not within O(rotate_before_days) of its end, is left alone.
       - A run after the newest secret came within O(rotate_before_days) of its end adds one, as asked.
+      - With O(rotate_now=true) every run adds a secret.
 seealso:
   - module: mailauth.m365.app_certificate
   - module: mailauth.m365.app_registration
@@ -304,6 +313,7 @@ ARGUMENT_SPEC = dict(
     end_date=dict(type="str"),
     lifetime_days=dict(type="int"),
     rotate_before_days=dict(type="int"),
+    rotate_now=dict(type="bool", default=False),
     remove_superseded=dict(type="bool", default=False),
     # An identifier, not a secret: masking it would hide which secret was meant.
     key_id=dict(type="str", no_log=False),
@@ -327,6 +337,9 @@ def run(module, clients):
                                  "Remove key_id, or set state=absent.")
         end = secret_end_date(params["end_date"], params["lifetime_days"], now)
         check_rotation_window(params["rotate_before_days"], end, now)
+    elif params.get("rotate_now"):
+        raise ParameterError("rotate_now", "adds a secret, which state=absent does not.",
+                             "Remove rotate_now, or set state=present.")
     app, option, value = read_application_by_options(clients.graph, params, select=APPLICATION_FIELDS,
                                                      permission=REQUIRED_PERMISSION, required=present)
     if app is None:
@@ -390,7 +403,7 @@ def plan_present(credentials, params, end, now):
     """What state=present does: add a secret when none of that name is valid and not due; maybe remove older ones."""
     named = sorted(with_name(credentials, params["display_name"]), key=age)
     newest = named[-1] if named else None
-    add = is_due(newest, params["rotate_before_days"], now)
+    add = bool(params.get("rotate_now")) or is_due(newest, params["rotate_before_days"], now)
     remove = []
     if params["remove_superseded"]:
         # After an addition every existing secret of the name is older than the new one.

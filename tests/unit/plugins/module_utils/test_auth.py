@@ -216,7 +216,8 @@ def test_device_code_login_then_silent_runs(identity, make_settings, transport):
     login = _auth.DeviceCodeLogin(settings.auth, HttpSession(settings.verify))
     shown = login.start()
     assert shown["user_code"] == "ABCD-EFGH" and "device_code" not in shown
-    assert login.finish() == {"username": "admin@contoso.onmicrosoft.com", "tenant_id": TENANT}
+    assert login.finish() == {"username": "admin@contoso.onmicrosoft.com", "tenant_id": TENANT,
+                              "scopes": ["Application.ReadWrite.All"]}
     assert form(transport.sent[-1])["grant_type"] == "urn:ietf:params:oauth:grant-type:device_code"
 
     identity.discovery()

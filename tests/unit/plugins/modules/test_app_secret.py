@@ -181,6 +181,26 @@ def test_rotation_and_removal_in_one_task_add_first_then_remove(clients, transpo
     assert [sent.url for sent in graph_requests(transport)][1:] == [ADD, REMOVE]
 
 
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_rotate_now_adds_a_secret_although_the_newest_is_valid(clients, transport, check_mode):
+    current = credential("current", ends_in_days=729, started_days_ago=0)
+    transport.expect("GET", BY_UNIQUE_NAME, json=application(current))
+    if not check_mode:
+        transport.expect("POST", ADD, json=created())
+
+    changed, record, _diff = app_secret.run(FakeModule(params(rotate_now=True), check_mode), clients)
+
+    assert changed is True
+    assert record["secret"]["value_returned"] is (not check_mode)
+    assert [item["key_id"] for item in record["superseded"]] == ["current"] and record["removed"] == []
+
+
+def test_rotate_now_with_state_absent_is_refused(transport, make_settings):
+    with pytest.raises(ParameterError, match="^Parameter rotate_now: adds a secret"):
+        app_secret.run(FakeModule(params(state="absent", rotate_now=True)), Clients(make_settings()))
+    assert transport.sent == []
+
+
 def test_duplicate_secrets_of_one_name_the_longest_lasting_is_the_newest(clients, transport):
     first = credential("first", ends_in_days=200, started_days_ago=100)
     second = credential("second", ends_in_days=600, started_days_ago=50)
