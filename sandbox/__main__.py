@@ -110,7 +110,7 @@ def cmd_down(args):
     except ProcessLookupError:
         print("sandbox: not running")
         return
-    for _ in range(100):
+    for attempt in range(100):
         try:
             os.kill(conn["pid"], 0)
         except ProcessLookupError:
@@ -138,7 +138,7 @@ def cmd_realism(args):
                if key in ("latency_ms", "throttle_rate", "retry_after", "unavailable_rate", "drop_rate", "seed")
                and value is not None}
     if args.replication_delay is not None:
-        low, _, high = args.replication_delay.partition(",")
+        low, sep, high = args.replication_delay.partition(",")
         changes["replication_delay"] = [float(low), float(high or low)]
     if args.services:
         changes["services"] = args.services.split(",")

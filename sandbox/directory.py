@@ -64,8 +64,8 @@ def hash_secret(value):
 def new_secret_text():
     """40 characters shaped like Entra's: 3 characters, the '8Q~' version marker, then 34 more."""
     alphabet = string.ascii_letters + string.digits + "_-.~"
-    head = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(3))
-    return head + "8Q~" + "".join(secrets.choice(alphabet) for _ in range(34))
+    head = "".join(secrets.choice(string.ascii_letters + string.digits) for position in range(3))
+    return head + "8Q~" + "".join(secrets.choice(alphabet) for position in range(34))
 
 
 # --- entity factories (defaults match what Graph v1.0 returns for a new object) ----------------
@@ -235,9 +235,8 @@ class Directory:
     def app_roles_granted(self, tid, client_sp_id, resource_sp):
         """Values of the app roles assigned to the client SP on the resource SP (what `roles` carries)."""
         by_id = {role["id"]: role["value"] for role in resource_sp.get("appRoles", [])}
-        return sorted({by_id[a["appRoleId"]] for a in self.store.find(tid, APP_ROLE_ASSIGNMENT, principalId=client_sp_id,
-                                                                        resourceId=resource_sp["id"])
-                       if a["appRoleId"] in by_id})
+        assignments = self.store.find(tid, APP_ROLE_ASSIGNMENT, principalId=client_sp_id, resourceId=resource_sp["id"])
+        return sorted({by_id[a["appRoleId"]] for a in assignments if a["appRoleId"] in by_id})
 
     def delegated_scopes_granted(self, tid, client_sp_id, resource_sp_id, user_id):
         """Scopes consented for this client on this resource: tenant-wide (AllPrincipals) or for the user."""

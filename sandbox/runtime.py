@@ -29,7 +29,7 @@ class Realism:
         unknown = set(changes) - set(REALISM_DEFAULTS)
         if unknown:
             raise ValueError("unknown realism settings: %s (known: %s)" % (", ".join(sorted(unknown)),
-                                                                          ", ".join(sorted(REALISM_DEFAULTS))))
+                                                                           ", ".join(sorted(REALISM_DEFAULTS))))
         with self.lock:
             self.settings.update(changes)
             delay = self.settings["replication_delay"]

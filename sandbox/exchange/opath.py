@@ -63,7 +63,7 @@ class _Parser:
         return token
 
     def keyword(self, word):
-        kind, value, _ = self.peek()
+        kind, value = self.peek()[:2]
         if kind == "op" and value.lower() == word:
             self.pos += 1
             return True
@@ -96,7 +96,7 @@ class _Parser:
         return self.primary()
 
     def primary(self):
-        kind, value, _ = self.take()
+        kind, value = self.take()[:2]
         if kind == "open":
             node = self.or_()
             if self.take()[0] != "close":
@@ -109,11 +109,11 @@ class _Parser:
         prop = KNOWN.get(value.lower())
         if prop is None:
             raise FilterError('"%s" is not a recognized filterable property. %s' % (value, SYNTAX_HELP))
-        op_kind, op, _ = self.take()
+        op_kind, op = self.take()[:2]
         if op_kind != "op" or op.lower() not in OPERATORS:
             self.pos -= 1
             self.fail()
-        value_kind, operand, _ = self.take()
+        value_kind, operand = self.take()[:2]
         if value_kind not in ("value", "word"):
             self.pos -= 1
             self.fail()

@@ -22,8 +22,11 @@ from .. import directory as d
 from ..tokens import TokenError
 from ..web import Response, Service, json_response
 from . import errors
-from . import organization, principals, rbac, recipients  # noqa: F401 - they register their cmdlets
+from . import organization, principals, rbac, recipients
 from .cmdlet import CMDLETS, Invocation
+
+# Importing these modules registers their cmdlets in CMDLETS.
+CMDLET_MODULES = (organization, principals, rbac, recipients)
 
 JSON_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 ROUTE = "/adminapi/beta/{tenant}/InvokeCommand"
@@ -224,7 +227,7 @@ class ExchangeService(Service):
     @staticmethod
     def _page_size(req):
         for preference in (req.header("Prefer") or "").split(","):
-            key, _, value = preference.strip().partition("=")
+            key, sep, value = preference.strip().partition("=")
             if key.strip().lower() == "odata.maxpagesize" and value.strip().isdigit() and int(value) > 0:
                 return int(value), True
         return DEFAULT_PAGE_SIZE, False

@@ -2,6 +2,11 @@
 tenant), OData queries (odata.py), the CSDL-derived schema (schema.py) and the permission table
 (permissions.py)."""
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .service import GraphService
+
 __all__ = ["GraphService"]
 
 

@@ -61,7 +61,7 @@ def _addresses(message, field):
         address = ((entry or {}).get("emailAddress") or {}).get("address")
         if not address or "@" not in address:
             raise GraphError(400, "ErrorInvalidRecipients", "At least one recipient isn't valid., Recipient '%s' is not resolved. "
-                                                           "All recipients must be resolved before a message can be submitted." % address)
+                                                            "All recipients must be resolved before a message can be submitted." % address)
         out.append((entry["emailAddress"].get("name") or "", address))
     return out
 
@@ -97,8 +97,8 @@ def _parse(call, mailbox):
         except (binascii.Error, ValueError):
             raise GraphError(400, "ErrorMimeContentInvalidBase64String", "Invalid base64 string for MIME content.")
         headers = mailstore.headers_of(raw)
-        recipients = [a for _, a in email.utils.getaddresses(headers.get_all("To", []) + headers.get_all("Cc", [])
-                                                              + headers.get_all("Bcc", [])) if a]
+        fields = headers.get_all("To", []) + headers.get_all("Cc", []) + headers.get_all("Bcc", [])
+        recipients = [a for name, a in email.utils.getaddresses(fields) if a]
         from_address = (email.utils.parseaddr(headers.get("From") or "")[1]) or mailbox.primary_smtp
         return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"), recipients, from_address, True
     body = call.body()
@@ -107,7 +107,7 @@ def _parse(call, mailbox):
         raise GraphError(400, "ErrorInvalidParameter", "The value of the parameter 'Message' is empty.")
     sender = (message.get("from") or {}).get("emailAddress") or {}
     from_pair = (sender.get("name") or "", sender.get("address") or mailbox.primary_smtp)
-    recipients = [a for field in ("toRecipients", "ccRecipients", "bccRecipients") for _, a in _addresses(message, field)]
+    recipients = [a for field in ("toRecipients", "ccRecipients", "bccRecipients") for name, a in _addresses(message, field)]
     save = body.get("saveToSentItems")
     return _mime_from_json(message, from_pair), recipients, from_pair[1], save is None or bool(save)
 
@@ -118,7 +118,7 @@ def send_mail(call):
     raw, addresses, from_address, save = _parse(call, mailbox)
     if not addresses:
         raise GraphError(400, "ErrorInvalidRecipients", "At least one recipient isn't valid., A message can't be sent because "
-                                                       "it contains no recipients.")
+                                                        "it contains no recipients.")
     target = access.mailbox_by_address(state, call.tid, from_address)
     if target is None or not state.can_send_as(call.tid, target, mailbox.id):
         raise GraphError(403, "ErrorSendAsDenied", SEND_AS_DENIED)

@@ -128,7 +128,7 @@ def owners_of(call, parent):
     """[(document, type name)] of the owners that exist: what /owners lists and $expand=owners embeds."""
     found = []
     for owner_id in owner_ids(parent):
-        doc, type_name, _ = principal(call, owner_id)
+        doc, type_name = principal(call, owner_id)[:2]
         if doc is not None:
             found.append((doc, type_name))
     return found
@@ -152,7 +152,7 @@ def add_owner(call, kind, parent):
         raise bad_request("Invalid request body: '@odata.id' is required.")
     # ".../directoryObjects/{id}" or ".../directoryObjects('{id}')"
     owner_id = re.split(r"[/(']+", ref.rstrip("/')"))[-1].lower()
-    owner, _, _ = principal(call, owner_id)
+    owner = principal(call, owner_id)[0]
     if owner is None:
         raise not_found(owner_id)
     if owner_id in owner_ids(parent):

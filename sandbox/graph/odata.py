@@ -139,7 +139,7 @@ class FilterParser:
         if lowered == "null":
             return ("lit", None)
         if self.peek() == ("punct", "("):
-            head, _, last = value.rpartition("/")
+            head, sep, last = value.rpartition("/")
             if head and last.lower() in ("any", "all"):
                 return self._lambda(head, last.lower(), scope)
             return self._call(lowered, scope)
@@ -335,7 +335,7 @@ class Query:
         text = self.options.get("$orderby")
         if not text:
             return None
-        name, _, direction = text.strip().partition(" ")
+        name, sep, direction = text.strip().partition(" ")
         if name not in self.properties:
             raise GraphError(400, "BadRequest", "Could not find a property named '%s' on type 'microsoft.graph.%s'."
                              % (name, self.entity_set.type_name))
@@ -425,7 +425,7 @@ def parse_expand(text, type_name, schema, expandable):
                                                           "supported." % (name, type_name[0].upper() + type_name[1:]))
     target, select = expandable[name], None
     for option in (found.group("options") or "").split(";"):
-        key, _, value = option.partition("=")
+        key, sep, value = option.partition("=")
         if not key.strip():
             continue
         if key.strip().lower() != "$select":

@@ -103,7 +103,7 @@ def assign(call, resource_id, principal_id, body):
     resource = call.store.get(call.tid, d.SERVICE_PRINCIPAL, resource_id.lower())
     if resource is None:
         raise not_found(resource_id)
-    principal, _, principal_type = objects.principal(call, principal_id.lower())
+    principal, type_name, principal_type = objects.principal(call, principal_id.lower())
     if principal is None:
         raise not_found(principal_id)
     role_id = body["appRoleId"].lower()
@@ -172,7 +172,7 @@ def get_assignment(call):
 def delete_assignment(call):
     sp = _sp(call)
     call.caller.require("appRoleAssignments.write")
-    _, field = _navigation(call)
+    field = _navigation(call)[1]
     call.store.delete(call.tid, d.APP_ROLE_ASSIGNMENT, _one_assignment(call, field, sp["id"])["id"])
     return call.answer(204)
 

@@ -142,14 +142,14 @@ class Call:
     # --- $expand ---------------------------------------------------------------------------------
     def expandable(self, type_name):
         """{navigation property: declared item type} the sandbox expands on this type (the modules' EXPANSIONS)."""
-        return {name: target for name, (target, _) in self.service.expansions.get(type_name, {}).items()}
+        return {name: target for name, (target, related) in self.service.expansions.get(type_name, {}).items()}
 
     def expanded(self, type_name, doc, expand):
         """{navigation property: [items]} for the parsed $expand: at most 20 items each, as Graph gives for directory
         objects, with @odata.type on items of a derived type (the owners, declared as directoryObject)."""
         out = {}
         for item in expand:
-            _, related = self.service.expansions[type_name][item.name]
+            related = self.service.expansions[type_name][item.name][1]
             out[item.name] = [self.shape(actual, other, item.select, single=False) if actual == item.target
                               else objects.typed(self, other, actual, item.select)
                               for other, actual in related(self, doc)[:MAX_EXPANDED_ITEMS]]
@@ -160,7 +160,7 @@ class Call:
         if (self.req.header("ConsistencyLevel") or "").lower() != "eventual":
             raise bad_request("$count is not currently supported.")
         query = Query(self.req, entity_set, self.schema, self.expandable(entity_set.type_name))
-        _, total, _ = query.apply(docs)
+        total = query.apply(docs)[1]
         return Response(200, str(total), {"OData-Version": "4.0"}, "text/plain;charset=utf-8")
 
 
@@ -186,7 +186,7 @@ class GraphService(Service):
         return Response(status, json.dumps(body).encode("utf-8"), headers, "application/json")
 
     def not_found(self, req):
-        version, _, rest = req.path.lstrip("/").partition("/")
+        version, sep, rest = req.path.lstrip("/").partition("/")
         if version not in ("v1.0", "beta"):
             return self.error(req, 400, "BadRequest", "Invalid version: %s" % version)
         segment = rest.split("/")[0].split("(")[0] or version

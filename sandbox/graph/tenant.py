@@ -139,7 +139,7 @@ def create_role_assignment(call):
     require_properties(body, "principalId", "roleDefinitionId")
     if not (body.get("directoryScopeId") or body.get("appScopeId")):
         raise property_required("directoryScopeId")  # Graph: either directoryScopeId or appScopeId must be given
-    principal, _, _ = objects.principal(call, body["principalId"].lower())
+    principal = objects.principal(call, body["principalId"].lower())[0]
     if principal is None:
         raise not_found(body["principalId"])
     definition = call.store.get(call.tid, d.ROLE_DEFINITION, body["roleDefinitionId"].lower())

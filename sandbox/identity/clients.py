@@ -96,7 +96,7 @@ def _basic_credentials(req):
     if auth[:6].lower() != "basic ":
         return None
     try:
-        user, _, password = base64.b64decode(auth[6:].strip()).decode("utf-8").partition(":")
+        user, sep, password = base64.b64decode(auth[6:].strip()).decode("utf-8").partition(":")
     except (binascii.Error, UnicodeDecodeError):
         return None
     return urllib.parse.unquote_plus(user), urllib.parse.unquote_plus(password)

@@ -60,7 +60,7 @@ class DeviceCodes:
             parse_user_scopes(self.ctx, where.tenant, scope)
         settings = self.settings()
         now = time.time()
-        user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
+        user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for position in range(USER_CODE_LENGTH))
         record = {"id": "DAQABIQEAAAB" + secrets.token_urlsafe(96), "userCode": user_code, "clientId": client_id,
                   "tenantId": where.tenant["id"] if where.tenant else None, "scope": scope, "created": now,
                   "expires": now + settings["expires_in"], "status": "pending"}

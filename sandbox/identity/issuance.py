@@ -44,7 +44,7 @@ def audience_for(resource_sp, asked):
 def _split_scope(value):
     """("https://outlook.office.com", "SMTP.Send") for a URI-prefixed scope, (None, value) for a bare one."""
     if "/" in value:
-        resource, _, name = value.rpartition("/")
+        resource, sep, name = value.rpartition("/")
         return resource, name
     return None, value
 

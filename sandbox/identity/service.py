@@ -127,7 +127,7 @@ class IdentityService(Service):
     def error_page(self, req):
         try:
             code = int(req.query.get("code", ""))
-            error, _, template = CATALOG[code]
+            error, status, template = CATALOG[code]
         except (ValueError, KeyError):
             return html_page("Error code lookup", "<p>Unknown error code.</p>", 404)
         return html_page("AADSTS%d" % code, "<p><code>%s</code></p><p>%s</p>" % (html.escape(error), html.escape(template)))

@@ -79,7 +79,7 @@ class Identity:
     def send_as_refusal(self, mail_from, raw):
         """The first sender address (envelope, then the From: header) this session may not send as, or None."""
         senders = [mail_from] if mail_from else []
-        senders += [addr for _, addr in email.utils.getaddresses(mailstore.headers_of(raw).get_all("From") or []) if addr]
+        senders += [addr for name, addr in email.utils.getaddresses(mailstore.headers_of(raw).get_all("From") or []) if addr]
         return next((addr for addr in senders if not self.may_send_as(addr)), None)
 
 

@@ -54,7 +54,7 @@ class ImapSession(Session):
         while True:
             text = line.decode("utf-8", "replace")
             if text.endswith("}") and "{" in text:
-                head, _, count = text[:-1].rpartition("{")
+                head, sep, count = text[:-1].rpartition("{")
                 plus = count.endswith("+")
                 count = count.rstrip("+")
                 if count.isdigit():
@@ -78,18 +78,18 @@ class ImapSession(Session):
             if self.mail.realism(self, lambda: self.send("* BYE Connection is closed. 13")):
                 return
             first = parts[0] if isinstance(parts[0], str) else ""
-            tag, _, rest = first.partition(" ")
+            tag, sep, rest = first.partition(" ")
             if not tag or not rest and len(parts) == 1:
                 self.send("%s BAD Command Error. 10" % (tag or "*"))
                 continue
-            name, _, rest = rest.partition(" ")
+            name, sep, rest = rest.partition(" ")
             parts[0] = rest
             self.dispatch(tag, name.upper(), parts)
 
     def dispatch(self, tag, name, parts):
         uid = False
         if name == "UID":
-            sub, _, rest = parts[0].lstrip().partition(" ")
+            sub, sep, rest = parts[0].lstrip().partition(" ")
             name, uid, parts[0] = sub.upper(), True, rest
             if name not in ("FETCH", "SEARCH", "STORE", "EXPUNGE"):
                 self.send("%s BAD Command Error. 10" % tag)
@@ -202,7 +202,7 @@ class ImapSession(Session):
 
     # --- authenticated -------------------------------------------------------------------------
     def _folders(self):
-        return [name for name, _ in mailstore.FOLDERS]
+        return [name for name, special_use in mailstore.FOLDERS]
 
     def _folder_name(self, token):
         wanted = data.string(token)

@@ -115,7 +115,7 @@ def literal(data):
 def imap_datetime(timestamp):
     moment = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
     return '"%02d-%s-%d %02d:%02d:%02d +0000"' % (moment.day, MONTHS[moment.month - 1], moment.year,
-                                                   moment.hour, moment.minute, moment.second)
+                                                  moment.hour, moment.minute, moment.second)
 
 
 def parse_date(text):
@@ -133,7 +133,7 @@ def sequence_set(text, largest):
     if not re.match(r"^[0-9*:,]+$", text or ""):
         raise BadCommand("bad sequence set %r" % text)
     for piece in text.split(","):
-        low, _, high = piece.partition(":")
+        low, sep, high = piece.partition(":")
         low_n = largest if low == "*" else int(low)
         high_n = low_n if not high else (largest if high == "*" else int(high))
         if low_n > high_n:
@@ -178,7 +178,7 @@ class Message:
         return raw[:end + 4], raw[end + 4:]
 
     def header_fields(self, names, negate=False):
-        head, _ = self.split()
+        head = self.split()[0]
         wanted = {n.lower() for n in names}
         out, keep = [], False
         for line in head.split(b"\r\n"):
@@ -342,7 +342,7 @@ def _address_list(value):
         return b"NIL"
     parts = []
     for name, address in email.utils.getaddresses([value]):
-        local, _, domain = address.partition("@")
+        local, sep, domain = address.partition("@")
         parts.append(b"(" + b" ".join([quote(name or None), b"NIL", quote(local or None), quote(domain or None)]) + b")")
     return b"(" + b"".join(parts) + b")" if parts else b"NIL"
 

@@ -43,7 +43,7 @@ def _pairs(fields):
 
 
 def _bearer(value):
-    scheme, _, token = (value or "").partition(" ")
+    scheme, sep, token = (value or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise SaslError("no bearer token")
     return token.strip()

@@ -48,7 +48,7 @@ class MailService:
 
     def start(self, host, ports, tls_context):
         """Open every listener (on its port of the previous run when free); returns {name: Listener}."""
-        for name, (protocol, implicit, _) in LISTENERS.items():
+        for name, (protocol, implicit, defaults) in LISTENERS.items():
             self.listeners[name] = Listener(self, name, protocol, host, ports.get(name, 0), tls_context, implicit).start()
         return dict(self.listeners)
 

@@ -91,7 +91,7 @@ class SmtpSession(Session):
                     "421 4.3.2 Service not available, closing transmission channel")):
                 return
             text = line.decode("utf-8", "replace")
-            verb, _, arg = text.partition(" ")
+            verb, sep, arg = text.partition(" ")
             handler = getattr(self, "cmd_" + verb.upper(), None) if verb.isalpha() else None
             if handler is None:
                 self.reply("500 5.3.3 Unrecognized command")
@@ -172,7 +172,7 @@ class SmtpSession(Session):
         if self.identity is not None:
             self.reply("503 5.5.2 Already authenticated")
             return
-        mechanism, _, initial = arg.partition(" ")
+        mechanism, sep, initial = arg.partition(" ")
         mechanism = mechanism.upper()
         offered = self.mail.smtp_mechanisms(self.settings) if self.conn.tls else ()
         if mechanism not in offered:

@@ -10,6 +10,10 @@ import sys
 import pytest
 import requests
 
+from exchangeclient import EXCHANGE_RESOURCE, ExchangeClient
+from graphclient import GraphClient, unique
+from mailclient import Mail, Tenant
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -63,3 +67,41 @@ def sandbox(tmp_path_factory):
     proc.cli("up")
     yield proc
     proc.cli("down")
+
+
+# --- clients shared by the test modules (module scope: one of each per test module) ----------------
+@pytest.fixture(scope="module")
+def graph(sandbox):
+    """Graph as the contoso automation identity (app-only, Application.ReadWrite.All and friends)."""
+    return GraphClient(sandbox, sandbox.app_token("contoso"))
+
+
+@pytest.fixture(scope="module")
+def exo(sandbox):
+    """Exchange Online as the contoso automation identity (Exchange.ManageAsApp + Exchange Administrator)."""
+    return ExchangeClient(sandbox, sandbox.app_token("contoso", EXCHANGE_RESOURCE))
+
+
+@pytest.fixture(scope="module")
+def graph_admin(sandbox):
+    return GraphClient(sandbox, sandbox.app_token("contoso"))
+
+
+@pytest.fixture
+def registered_app(exo, graph_admin):
+    """A new application with its enterprise application registered in Exchange (New-ServicePrincipal); removed after."""
+    app, sp = graph_admin.identity()[:2]
+    exo.run("New-ServicePrincipal", AppId=app["appId"], ObjectId=sp["id"], DisplayName=unique("exo-sp"))
+    yield app, sp
+    if exo.request("Get-ServicePrincipal", {"Identity": sp["id"]}).status_code == 200:
+        exo.run("Remove-ServicePrincipal", Identity=sp["id"])
+
+
+@pytest.fixture(scope="module")
+def mail(sandbox):
+    return Mail(sandbox)
+
+
+@pytest.fixture(scope="module")
+def contoso(sandbox):
+    return Tenant(sandbox, "contoso")

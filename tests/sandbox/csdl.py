@@ -91,7 +91,7 @@ class GraphSchema:
             return fragment[len(NAMESPACE) + 1:], False
         type_name, collection = None, False
         for index, segment in enumerate(split_segments(fragment)):
-            name, _, arg = segment.partition("(")
+            name, sep, arg = segment.partition("(")
             keyed = arg.startswith("'")
             if index == 0:
                 type_name, collection = self.roots[name], name in self.entity_sets

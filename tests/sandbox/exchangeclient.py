@@ -1,8 +1,5 @@
 """A small client of the sandbox's Exchange Online admin endpoint for the tests, over HTTPS only, sending
 what the ExchangeOnlineManagement module sends (FACTS.md section 4) and checking Exchange's answer shapes."""
-import pytest
-
-from graphclient import GraphClient, unique
 
 EXCHANGE_RESOURCE = "https://outlook.office365.com"
 EXCHANGE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
@@ -85,24 +82,3 @@ def new_app_identity(sandbox, graph, exchange_roles=("Exchange.ManageAsApp",), d
         graph.post("/roleManagement/directory/roleAssignments",
                    {"principalId": sp["id"], "roleDefinitionId": directory_role, "directoryScopeId": "/"})
     return app, sp, graph.token_for(app["appId"], secret, EXCHANGE_RESOURCE)
-
-
-@pytest.fixture(scope="module")
-def exo(sandbox):
-    """Exchange Online as the contoso automation identity (Exchange.ManageAsApp + Exchange Administrator)."""
-    return ExchangeClient(sandbox, sandbox.app_token("contoso", EXCHANGE_RESOURCE))
-
-
-@pytest.fixture(scope="module")
-def graph_admin(sandbox):
-    return GraphClient(sandbox, sandbox.app_token("contoso"))
-
-
-@pytest.fixture
-def registered_app(exo, graph_admin):
-    """A new application with its enterprise application registered in Exchange (New-ServicePrincipal); removed after."""
-    app, sp, _ = graph_admin.identity()
-    exo.run("New-ServicePrincipal", AppId=app["appId"], ObjectId=sp["id"], DisplayName=unique("exo-sp"))
-    yield app, sp
-    if exo.request("Get-ServicePrincipal", {"Identity": sp["id"]}).status_code == 200:
-        exo.run("Remove-ServicePrincipal", Identity=sp["id"])

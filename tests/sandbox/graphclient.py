@@ -8,7 +8,6 @@ import datetime
 import re
 import uuid
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -148,12 +147,6 @@ def assert_graph_error(answer, status, code, message=None):
     if message is not None:
         assert message in error["message"], error["message"]
     return error
-
-
-@pytest.fixture(scope="module")
-def graph(sandbox):
-    """Graph as the contoso automation identity (app-only, Application.ReadWrite.All and friends)."""
-    return GraphClient(sandbox, sandbox.app_token("contoso"))
 
 
 def certificate(common_name, days=365):

@@ -11,8 +11,6 @@ import smtplib
 import ssl
 import uuid
 
-import pytest
-
 from exchangeclient import EXCHANGE_APP_ID, EXCHANGE_RESOURCE, ExchangeClient
 from graphclient import GraphClient, unique
 
@@ -161,7 +159,7 @@ class Tenant:
     def public_client(self, scope=GRAPH_SCOPE_GRANT, resource_app_id=None):
         """A public client (ROPC allowed) with tenant-wide consent for `scope` on Microsoft Graph, as an admin
         grants SMTP.Send and IMAP.AccessAsUser.All (FACTS.md section 1). Returns its appId."""
-        app, sp, _ = self.graph.identity(public=True)
+        app, sp = self.graph.identity(public=True)[:2]
         resource = self.graph.resource(resource_app_id) if resource_app_id else self.graph.resource()
         self.graph.post("/oauth2PermissionGrants", {"clientId": sp["id"], "consentType": "AllPrincipals",
                                                     "resourceId": resource["id"], "scope": scope})
@@ -201,13 +199,3 @@ class Tenant:
         finally:
             cmdlet, undo_params = undo if isinstance(undo, tuple) else (set_cmdlet, undo)
             self.exo.run(cmdlet, **undo_params)
-
-
-@pytest.fixture(scope="module")
-def mail(sandbox):
-    return Mail(sandbox)
-
-
-@pytest.fixture(scope="module")
-def contoso(sandbox):
-    return Tenant(sandbox, "contoso")

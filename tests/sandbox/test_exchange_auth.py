@@ -3,8 +3,7 @@ and for an app the Exchange.ManageAsApp role AND a directory role Exchange suppo
 requests Exchange cannot run (unknown cmdlet, parameter, value) and the request log."""
 import pytest
 
-from exchangeclient import (EXCHANGE_ADMIN_ROLE, ExchangeClient, assert_exchange_error, exo, graph_admin,  # noqa: F401
-                            new_app_identity)
+from exchangeclient import EXCHANGE_ADMIN_ROLE, ExchangeClient, assert_exchange_error, new_app_identity
 
 
 def test_token_for_graph_is_401(exo, sandbox):
@@ -27,7 +26,7 @@ def test_token_of_another_tenant_is_401(exo, sandbox):
 
 
 def test_app_without_manage_as_app_is_403(exo, sandbox, graph_admin):
-    _, _, token = new_app_identity(sandbox, graph_admin, exchange_roles=())
+    token = new_app_identity(sandbox, graph_admin, exchange_roles=())[2]
     assert_exchange_error(exo.request("Get-Mailbox", token=token), 403, "Exchange.ManageAsApp")
 
 
@@ -43,7 +42,7 @@ def test_app_needs_a_supported_directory_role(exo, sandbox, graph_admin):
 
 
 def test_app_with_role_and_permission_may_run_cmdlets(exo, sandbox, graph_admin):
-    _, _, token = new_app_identity(sandbox, graph_admin)
+    token = new_app_identity(sandbox, graph_admin)[2]
     other = ExchangeClient(sandbox, token)
     assert other.one("Get-Mailbox", Identity="alice@contoso.example")["Alias"] == "alice"
 

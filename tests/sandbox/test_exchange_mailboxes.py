@@ -3,7 +3,7 @@ SendAs (Add-/Get-/Remove-RecipientPermission) and the SMTP AUTH switches: per ma
 = follow the tenant) and tenant-wide (Set-TransportConfig). Every test puts back what it changes."""
 import pytest
 
-from exchangeclient import ExchangeClient, assert_exchange_error, exo, graph_admin, registered_app  # noqa: F401
+from exchangeclient import ExchangeClient, assert_exchange_error
 
 MAILBOX = "scanner@contoso.example"
 UNKNOWN = "nobody@contoso.example"
@@ -79,7 +79,7 @@ def test_full_access_for_a_user(exo):
 
 
 def test_full_access_for_an_application(exo, registered_app):
-    _, sp = registered_app
+    sp = registered_app[1]
     exo.run("Add-MailboxPermission", Identity=MAILBOX, User=sp["id"], AccessRights="FullAccess")
     assert [p["User"] for p in exo.values("Get-MailboxPermission", Identity=MAILBOX, User=sp["id"])] == [sp["id"]]
     exo.run("Remove-MailboxPermission", Identity=MAILBOX, User=sp["id"], AccessRights="FullAccess")
@@ -87,7 +87,7 @@ def test_full_access_for_an_application(exo, registered_app):
 
 def test_full_access_for_an_application_not_registered_in_exchange(exo, graph_admin):
     """Without New-ServicePrincipal, Exchange does not know the enterprise application as a trustee."""
-    _, sp, _ = graph_admin.identity()
+    sp = graph_admin.identity()[1]
     exo.fails("Add-MailboxPermission", 404, "object '%s' couldn't be found" % sp["id"], Identity=MAILBOX, User=sp["id"],
               AccessRights=["FullAccess"])
 

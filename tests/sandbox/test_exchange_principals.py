@@ -2,12 +2,11 @@
 must be made with the SERVICE PRINCIPAL's object id (FACTS.md section 4), never the app registration's."""
 import time
 
-from exchangeclient import exo, graph_admin, registered_app  # noqa: F401
 from graphclient import unique
 
 
 def test_new_service_principal_with_the_enterprise_application_id(exo, graph_admin):
-    app, sp, _ = graph_admin.identity()
+    app, sp = graph_admin.identity()[:2]
     name = unique("exo-sp")
     created = exo.one("New-ServicePrincipal", AppId=app["appId"], ObjectId=sp["id"], DisplayName=name)
     assert {k: created[k] for k in ("AppId", "ObjectId", "DisplayName", "Identity", "Name", "Id")} == {
@@ -22,7 +21,7 @@ def test_new_service_principal_with_the_enterprise_application_id(exo, graph_adm
 
 def test_app_registration_object_id_is_refused(exo, graph_admin):
     """The usual mistake: the Object ID from 'App registrations' instead of 'Enterprise applications'."""
-    app, sp, _ = graph_admin.identity()
+    app, sp = graph_admin.identity()[:2]
     error = exo.fails("New-ServicePrincipal", 404, "object '%s' couldn't be found" % app["id"], "ManagementObjectNotFoundException",
                       AppId=app["appId"], ObjectId=app["id"], DisplayName=unique("wrong-id"))
     assert error["details"][0]["message"].startswith("Ex6F9304|")
@@ -30,8 +29,8 @@ def test_app_registration_object_id_is_refused(exo, graph_admin):
 
 
 def test_object_id_of_another_application_is_refused(exo, graph_admin, registered_app):
-    app, _, _ = graph_admin.identity()
-    _, other_sp = registered_app
+    app = graph_admin.identity()[0]
+    other_sp = registered_app[1]
     exo.fails("New-ServicePrincipal", 400, "doesn't match the AppId", AppId=app["appId"], ObjectId=other_sp["id"])
 
 
@@ -41,18 +40,18 @@ def test_duplicate_is_refused(exo, registered_app):
 
 
 def test_missing_object_id_is_refused(exo, graph_admin):
-    app, _, _ = graph_admin.identity()
+    app = graph_admin.identity()[0]
     exo.fails("New-ServicePrincipal", 400, "missing mandatory parameters: ObjectId", AppId=app["appId"])
 
 
 def test_service_id_is_the_newer_name_of_object_id(exo, graph_admin):
-    app, sp, _ = graph_admin.identity()
+    app, sp = graph_admin.identity()[:2]
     assert exo.one("New-ServicePrincipal", AppId=app["appId"], ServiceId=sp["id"])["ServiceId"] == sp["id"]
     exo.run("Remove-ServicePrincipal", Identity=sp["id"])
 
 
 def test_set_display_name(exo, registered_app):
-    _, sp = registered_app
+    sp = registered_app[1]
     name = unique("renamed")
     exo.run("Set-ServicePrincipal", Identity=sp["id"], DisplayName=name)
     assert exo.one("Get-ServicePrincipal", Identity=name)["ObjectId"] == sp["id"]
@@ -63,7 +62,7 @@ def test_remove_unknown_is_404(exo):
 
 
 def test_removing_it_takes_its_exchange_permissions_along(exo, registered_app):
-    _, sp = registered_app
+    sp = registered_app[1]
     exo.run("Add-MailboxPermission", Identity="reports@contoso.example", User=sp["id"], AccessRights=["FullAccess"])
     exo.run("Add-RecipientPermission", Identity="reports@contoso.example", Trustee=sp["id"], AccessRights=["SendAs"], Confirm=False)
     exo.run("Remove-ServicePrincipal", Identity=sp["id"], Confirm=False)
@@ -73,9 +72,9 @@ def test_removing_it_takes_its_exchange_permissions_along(exo, registered_app):
 
 
 def test_ambiguous_display_name(exo, graph_admin, registered_app):
-    _, sp = registered_app
+    sp = registered_app[1]
     name = exo.one("Get-ServicePrincipal", Identity=sp["id"])["DisplayName"]
-    app, other, _ = graph_admin.identity()
+    app, other = graph_admin.identity()[:2]
     exo.run("New-ServicePrincipal", AppId=app["appId"], ObjectId=other["id"], DisplayName=name)
     try:
         exo.fails("Get-ServicePrincipal", 400, "The operation couldn't be performed because '%s' matches multiple entries." % name,

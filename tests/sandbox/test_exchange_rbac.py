@@ -4,7 +4,6 @@ import uuid
 
 import pytest
 
-from exchangeclient import exo, graph_admin, registered_app  # noqa: F401
 from graphclient import unique
 
 SENDER = "reports@contoso.example"
@@ -78,7 +77,7 @@ def test_role_assignment_errors(exo, registered_app, graph_admin):
               Role="Application Everything")
     exo.fails("New-ManagementRoleAssignment", 404, "object 'no-such-scope' couldn't be found", App=sp["id"],
               Role="Application SMTP.SendAsApp", CustomResourceScope="no-such-scope")
-    unregistered, other, _ = graph_admin.identity()
+    unregistered, other = graph_admin.identity()[:2]
     exo.fails("New-ManagementRoleAssignment", 404, "object '%s' couldn't be found" % unregistered["appId"],
               App=unregistered["appId"], Role="Application Mail.Send")
     exo.fails("Test-ServicePrincipalAuthorization", 404, "object 'nobody@contoso.example' couldn't be found", Identity=sp["id"],
@@ -87,7 +86,7 @@ def test_role_assignment_errors(exo, registered_app, graph_admin):
 
 
 def test_organization_wide_assignment_covers_every_mailbox(exo, registered_app):
-    _, sp = registered_app
+    sp = registered_app[1]
     assignment = exo.one("New-ManagementRoleAssignment", App=sp["id"], Role="Application SMTP.SendAsApp", Name=unique("org-wide"))
     try:
         row = exo.one("Test-ServicePrincipalAuthorization", Identity=sp["id"], Resource=OTHER)

@@ -4,7 +4,7 @@ import concurrent.futures
 
 import pytest
 
-from exchangeclient import assert_exchange_error, exo  # noqa: F401
+from exchangeclient import assert_exchange_error
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import hashes
 
-from graphclient import assert_graph_error, certificate, graph, unique  # noqa: F401 - graph is a fixture
+from graphclient import assert_graph_error, certificate, unique
 
 
 def test_create_then_read_by_id_and_alternate_keys(graph):
@@ -59,7 +59,7 @@ def test_filter_operators(graph):
 
 def test_paging_follows_next_link(graph):
     tag = unique("page")
-    created = {graph.new_app(tags=[tag])["id"] for _ in range(5)}
+    created = {graph.new_app(tags=[tag])["id"] for index in range(5)}
     items, pages = graph.pages("/applications?$top=2&$select=id,tags&$filter=tags/any(t:t eq '%s')" % tag)
     assert pages == 3 and {a["id"] for a in items} == created
     first = graph.get("/applications?$top=2&$filter=tags/any(t:t eq '%s')" % tag)
@@ -69,7 +69,7 @@ def test_paging_follows_next_link(graph):
 
 def test_server_side_page_size_is_100(graph):
     existing = len(graph.pages("/applications?$select=id")[0])
-    bulk = [graph.new_app(tags=["bulk"])["id"] for _ in range(max(0, 101 - existing))]
+    bulk = [graph.new_app(tags=["bulk"])["id"] for index in range(max(0, 101 - existing))]
     try:
         page = graph.get("/applications?$select=id")
         assert len(page["value"]) == 100 and "@odata.nextLink" in page
@@ -134,7 +134,7 @@ def test_enabled_roles_and_scopes_must_be_disabled_before_removal(graph):
 
 
 def test_add_and_remove_password(graph):
-    app, _, first_secret = graph.identity()
+    app, sp, first_secret = graph.identity()
     added = graph.post("/applications/%s/addPassword" % app["id"], {"passwordCredential": {"displayName": "rotated"}}, 200)
     assert added["@odata.context"].endswith("$metadata#microsoft.graph.passwordCredential")
     assert len(added["secretText"]) == 40 and added["hint"] == added["secretText"][:3]
@@ -158,8 +158,8 @@ def test_add_and_remove_password(graph):
 
 def test_key_credentials_via_patch(graph):
     app = graph.new_app()
-    _, first_cert, first_der = certificate("first")
-    _, _, second_der = certificate("second", days=30)
+    first_cert, first_der = certificate("first")[1:]
+    second_der = certificate("second", days=30)[2]
     path = "/applications/%s" % app["id"]
     graph.patch(path, {"keyCredentials": [{"type": "AsymmetricX509Cert", "usage": "Verify", "key": first_der}]})
     keys = graph.get(path + "?$select=keyCredentials")["keyCredentials"]
@@ -185,8 +185,8 @@ def test_key_credentials_via_patch(graph):
 
 def test_add_and_remove_key_with_proof(graph):
     app = graph.new_app()
-    key, _, der = certificate("proof-holder")
-    _, _, new_der = certificate("added-by-addKey")
+    key, cert, der = certificate("proof-holder")
+    new_der = certificate("added-by-addKey")[2]
     path = "/applications/%s" % app["id"]
     graph.patch(path, {"keyCredentials": [{"type": "AsymmetricX509Cert", "usage": "Verify", "key": der}]})
     now = int(time.time())
@@ -197,7 +197,7 @@ def test_add_and_remove_key_with_proof(graph):
     added = graph.post(path + "/addKey", body, 200, schema_check=False)
     assert added["@odata.context"].endswith("#microsoft.graph.keyCredential") and added["key"] is None
     assert len(graph.get(path)["keyCredentials"]) == 2
-    stranger, _, _ = certificate("stranger")
+    stranger = certificate("stranger")[0]
     forged = jwt.encode({"aud": "00000002-0000-0000-c000-000000000000", "iss": app["id"], "nbf": now, "exp": now + 600}, stranger,
                         algorithm="RS256")
     answer = graph.request("POST", path + "/removeKey", {"keyId": added["keyId"], "proof": forged})

@@ -4,7 +4,7 @@ a permission the call needs, or a delegated token carries the scope AND its user
 directory role (or owns the object)."""
 import pytest
 
-from graphclient import GraphClient, assert_graph_error, graph, unique  # noqa: F401 - graph is a fixture
+from graphclient import GraphClient, assert_graph_error, unique
 
 
 @pytest.mark.parametrize("token, message", [
@@ -25,7 +25,7 @@ def test_exchange_token_is_not_a_graph_token(graph):
 
 
 def test_app_without_the_needed_permission_gets_403(graph):
-    app, _, secret = graph.identity(graph_roles=["User.Read.All"])
+    app, sp, secret = graph.identity(graph_roles=["User.Read.All"])
     limited = GraphClient(graph.sandbox, graph.token_for(app["appId"], secret))
     assert limited.get("/users?$select=id&$top=1")["value"]  # what it was granted works
     assert_graph_error(limited.request("POST", "/applications", {"displayName": unique()}), 403,
@@ -36,7 +36,7 @@ def test_app_without_the_needed_permission_gets_403(graph):
 
 
 def test_owned_by_permission_covers_only_owned_applications(graph):
-    app, _, secret = graph.identity(graph_roles=["Application.ReadWrite.OwnedBy"])
+    app, sp, secret = graph.identity(graph_roles=["Application.ReadWrite.OwnedBy"])
     owner = GraphClient(graph.sandbox, graph.token_for(app["appId"], secret))
     mine = owner.new_app()
     owner.patch("/applications/%s" % mine["id"], {"notes": "mine"})

@@ -1,7 +1,7 @@
 """Service principals, application permissions (appRoleAssignedTo), delegated consent
 (oauth2PermissionGrants), directory role assignments, users and the organization, as Graph serves
 them (FACTS.md section 3)."""
-from graphclient import GRAPH_APP_ID, assert_graph_error, graph  # noqa: F401 - graph is a fixture
+from graphclient import GRAPH_APP_ID, assert_graph_error
 
 DEFAULT_ACCESS = "00000000-0000-0000-0000-000000000000"
 APP_ROLE = {"allowedMemberTypes": ["Application"], "description": "Read reports", "displayName": "Reports.Read",

@@ -4,7 +4,7 @@ property, a nested $select, at most 20 items, pages of at most 100), the paramet
 and where a certificate's `key` and a secret's `secretText` are shown."""
 import pytest
 
-from graphclient import assert_graph_error, certificate, graph, unique  # noqa: F401 - graph is a fixture
+from graphclient import assert_graph_error, certificate, unique
 
 OWNER_SELECT = "id,displayName,userPrincipalName,appId"
 EVENTUAL = {"ConsistencyLevel": "eventual"}
@@ -122,7 +122,7 @@ def test_expand_returns_at_most_20_items_and_pages_of_at_most_100(graph):
     tag = unique("many")
     app = graph.new_app(tags=[tag])
     created = [app["id"]]
-    for _ in range(21):
+    for index in range(21):
         other = graph.new_app(tags=[tag])
         created.append(other["id"])
         owner = graph.post("/servicePrincipals", {"appId": other["appId"]})
@@ -135,7 +135,7 @@ def test_expand_returns_at_most_20_items_and_pages_of_at_most_100(graph):
         assert len(listed["owners"]) == 20
         # With $expand a page of directory objects holds 100 at most, whatever $top asks for.
         total = len(graph.pages("/applications?$select=id")[0])
-        for _ in range(max(0, 101 - total)):
+        for index in range(max(0, 101 - total)):
             created.append(graph.new_app(tags=[tag])["id"])
         page = graph.get("/applications?$top=999&$select=id&$expand=owners($select=id)")
         assert len(page["value"]) == 100
@@ -197,7 +197,7 @@ def test_advanced_query_answers(graph):
 
 def test_certificate_key_only_on_a_single_object_that_selects_it(graph):
     app = graph.new_app()
-    _, _, der = certificate("visibility")
+    der = certificate("visibility")[2]
     graph.patch("/applications/%s" % app["id"], {"keyCredentials": [{"type": "AsymmetricX509Cert", "usage": "Verify", "key": der}]})
     graph.post("/applications/%s/addPassword" % app["id"], {"passwordCredential": {"displayName": "visibility"}}, 200)
     sp = graph.post("/servicePrincipals", {"appId": app["appId"]})

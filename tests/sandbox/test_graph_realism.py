@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from graphclient import assert_graph_error, graph, unique  # noqa: F401 - graph is a fixture
+from graphclient import assert_graph_error, unique
 
 DELAY = 1.5
 
@@ -69,7 +69,7 @@ def test_request_log_counts_graph_calls(graph, sandbox):
     app = graph.new_app()
     key = "graph GET /v1.0/applications/{id}"
     before = sandbox.control("GET", "/requests")["by_endpoint"].get(key, 0)
-    for _ in range(3):
+    for attempt in range(3):
         graph.get("/applications/%s" % app["id"])
     summary = sandbox.control("GET", "/requests?entries=1")
     assert summary["by_endpoint"][key] == before + 3

@@ -5,7 +5,7 @@ role assignments (principalId, resourceId, appRoleId) and directory role assignm
 roleDefinitionId, and a directoryScopeId or appScopeId)."""
 import pytest
 
-from graphclient import assert_graph_error, graph, unique  # noqa: F401 - graph is a fixture
+from graphclient import assert_graph_error, unique
 
 REQUIRED = "value is required but is empty or missing"
 
@@ -69,7 +69,7 @@ def test_app_role_assignment_needs_principal_resource_and_role(graph, principals
 @pytest.mark.parametrize("missing, named", [(("principalId",), "principalId"), (("roleDefinitionId",), "roleDefinitionId"),
                                             (("directoryScopeId",), "directoryScopeId")])
 def test_directory_role_assignment_needs_principal_role_and_scope(graph, principals, missing, named):
-    sp, _ = principals
+    sp = principals[0]
     definition = graph.get("/roleManagement/directory/roleDefinitions?$filter=displayName eq 'Exchange Administrator'")["value"][0]
     body = {"principalId": sp["id"], "roleDefinitionId": definition["id"], "directoryScopeId": "/"}
     for name in missing:

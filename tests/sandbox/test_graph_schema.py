@@ -9,7 +9,7 @@ import hashlib
 import pytest
 
 import csdl
-from graphclient import SCHEMA, assert_graph_error, body_type, certificate, graph, unique  # noqa: F401 - graph is a fixture
+from graphclient import SCHEMA, assert_graph_error, body_type, certificate, unique
 
 TYPES = ["application", "servicePrincipal", "oAuth2PermissionGrant", "appRoleAssignment", "user", "organization",
          "passwordCredential", "keyCredential", "federatedIdentityCredential", "unifiedRoleAssignment", "unifiedRoleDefinition"]
@@ -26,7 +26,7 @@ def schema():
 def samples(graph, schema):
     """One of each object, as the sandbox returns it from creates, reads and lists: {type: [objects]}."""
     out = {name: [] for name in TYPES}
-    _, _, der = certificate("schema-check")
+    der = certificate("schema-check")[2]
     app = graph.new_app(uniqueName=unique("schema"), web={"redirectUris": ["https://localhost/cb"]},
                         requiredResourceAccess=[{"resourceAppId": "00000003-0000-0000-c000-000000000000",
                                                  "resourceAccess": [{"id": "258f6531-6087-4cc4-bb90-092c5fb3ed3f", "type": "Scope"}]}])
@@ -42,7 +42,8 @@ def samples(graph, schema):
     sp = graph.post("/servicePrincipals", {"appId": app["appId"]})
     out["servicePrincipal"] += [sp, graph.resource(), graph.get("/servicePrincipals?$top=3")["value"][0]]
     resource = graph.resource()
-    role = next(r for r in resource["appRoles"] if r["value"] == "User.Read.All")
+    role = next((r for r in resource["appRoles"] if r["value"] == "User.Read.All"), None)
+    assert role is not None, "Microsoft Graph has no User.Read.All app role"
     out["appRoleAssignment"].append(graph.post("/servicePrincipals/%s/appRoleAssignedTo" % resource["id"],
                                                {"principalId": sp["id"], "resourceId": resource["id"], "appRoleId": role["id"]}))
     out["appRoleAssignment"] += graph.get("/servicePrincipals/%s/appRoleAssignments" % sp["id"])["value"]
@@ -54,7 +55,8 @@ def samples(graph, schema):
     out["organization"] += graph.get("/organization")["value"]
     definitions = graph.get("/roleManagement/directory/roleDefinitions")["value"]
     out["unifiedRoleDefinition"] += definitions
-    exchange_admin = next(d for d in definitions if d["displayName"] == "Exchange Administrator")
+    exchange_admin = next((d for d in definitions if d["displayName"] == "Exchange Administrator"), None)
+    assert exchange_admin is not None, "no Exchange Administrator role definition"
     out["unifiedRoleAssignment"].append(graph.post("/roleManagement/directory/roleAssignments", {
         "principalId": sp["id"], "roleDefinitionId": exchange_admin["id"], "directoryScopeId": "/"}))
     out["unifiedRoleAssignment"] += graph.get("/roleManagement/directory/roleAssignments")["value"]

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from mailclient import OUTLOOK, contoso, mail, message  # noqa: F401
+from mailclient import OUTLOOK, message
 
 CURL = shutil.which("curl")
 ALICE, REPORTS, SCANNER = "alice@contoso.example", "reports@contoso.example", "scanner@contoso.example"
@@ -28,7 +28,7 @@ def curl(mail, url, user, token, *args):
 
 
 def curl_send(mail, tmp_path, url, user, token, sender, rcpt, *args):
-    raw, message_id, _ = message(sender, rcpt)
+    raw, message_id = message(sender, rcpt)[:2]
     path = tmp_path / "message.eml"
     path.write_bytes(raw)
     code, transcript = curl(mail, url, user, token, "--mail-from", sender, "--mail-rcpt", rcpt, "--upload-file", str(path), *args)
@@ -57,8 +57,8 @@ def test_curl_implicit_tls_app_only(mail, contoso, tmp_path):
 
 def test_curl_sees_exchanges_refusal(mail, contoso, client_id, tmp_path):
     graph_token = contoso.user_token(client_id, ALICE, "https://graph.microsoft.com/SMTP.Send")
-    code, transcript, _ = curl_send(mail, tmp_path, "smtp://%s:%d" % (mail.host, mail.port), ALICE, graph_token, ALICE, REPORTS,
-                                    "--ssl-reqd", "--login-options", "AUTH=XOAUTH2")
+    code, transcript = curl_send(mail, tmp_path, "smtp://%s:%d" % (mail.host, mail.port), ALICE, graph_token, ALICE, REPORTS,
+                                 "--ssl-reqd", "--login-options", "AUTH=XOAUTH2")[:2]
     assert code == 67, transcript                      # CURLE_LOGIN_DENIED
     assert "< 535 5.7.3 Authentication unsuccessful" in transcript
 
@@ -75,8 +75,8 @@ def test_curl_picks_oauthbearer_where_offered(mail, contoso, client_id, tmp_path
 
 def test_curl_reads_back_over_imap(mail, contoso, client_id, tmp_path):
     token = contoso.user_token(client_id, ALICE, OUTLOOK + "/SMTP.Send")
-    _, _, message_id = curl_send(mail, tmp_path, "smtp://%s:%d" % (mail.host, mail.port), ALICE, token, ALICE, REPORTS,
-                                 "--ssl-reqd", "--login-options", "AUTH=XOAUTH2")
+    message_id = curl_send(mail, tmp_path, "smtp://%s:%d" % (mail.host, mail.port), ALICE, token, ALICE, REPORTS,
+                           "--ssl-reqd", "--login-options", "AUTH=XOAUTH2")[2]
     reader = contoso.user_token(client_id, REPORTS, OUTLOOK + "/IMAP.AccessAsUser.All")
     base = "imaps://%s:%d/INBOX" % (mail.host, mail.imap_port)
     code, transcript = curl(mail, base, REPORTS, reader, "--login-options", "AUTH=XOAUTH2",

@@ -6,7 +6,7 @@ import base64
 import pytest
 
 from graphclient import GraphClient, assert_graph_error, unique
-from mailclient import contoso, mail, message  # noqa: F401
+from mailclient import message
 
 ALICE, REPORTS, SCANNER = "alice@contoso.example", "reports@contoso.example", "scanner@contoso.example"
 
@@ -25,7 +25,7 @@ def delivered(mail, address, subject, folder="INBOX"):
 @pytest.fixture(scope="module")
 def app_graph(sandbox, contoso):
     """Graph as an application holding Mail.Send (application permission)."""
-    app, _, secret = contoso.graph.identity(graph_roles=["Mail.Send"])
+    app, sp, secret = contoso.graph.identity(graph_roles=["Mail.Send"])
     return GraphClient(sandbox, contoso.graph.token_for(app["appId"], secret))
 
 
@@ -50,7 +50,7 @@ def test_send_mail_by_object_id_and_mime(mail, app_graph, contoso):
 
 
 def test_without_mail_send_access_is_denied(sandbox, contoso):
-    app, _, secret = contoso.graph.identity()
+    app, sp, secret = contoso.graph.identity()
     graph = GraphClient(sandbox, contoso.graph.token_for(app["appId"], secret))
     answer = graph.request("POST", "/users/%s/sendMail" % SCANNER, body([REPORTS]))
     assert_graph_error(answer, 403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
