@@ -65,7 +65,7 @@ options:
     type: int
   rotate_now:
     description:
-      - Add a new secret of this name in this run, even when the newest one is valid and not due: the first
+      - Add a new secret of this name in this run, even when the newest one is valid and not due, as the first
         step of an unplanned rotation, for example after the value was lost or may have leaked.
       - Every run with it adds a secret; the older ones stay until O(remove_superseded=true) removes them.
       - Only with O(state=present).
