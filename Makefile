@@ -49,7 +49,9 @@ demo: setup sandbox-up
 	ansible-playbook -i playbooks/inventory/sandbox.yml playbooks/demo.yml
 
 unit: setup
-	$(PY) -m pytest -q tests/unit tests/sandbox
+	@# Four workers, each with its own sandbox: the integration targets mostly wait (Retry-After,
+	@# replication delay), so they overlap well even on two cores.
+	$(PY) -m pytest -q -n 4 --dist loadscope tests/unit tests/sandbox
 
 # Debian packages of the real peers the mail tests run against (Dovecot); needs root. The Dovecot
 # fixture runs the same script itself when Dovecot is missing.
