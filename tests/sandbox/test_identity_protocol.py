@@ -54,7 +54,7 @@ def test_discovery_of_common_and_v1(sandbox):
     assert v2_keys[0]["issuer"] == "%s/%s/v2.0" % (host, tid) and v2_keys[0]["x5c"]
 
 
-@pytest.mark.parametrize("name, code, error", [(str(uuid.uuid4()), 90002, "invalid_tenant"),
+@pytest.mark.parametrize("name, code, error", [("8408ada5-1277-42c0-852f-0628e111e4cd", 90002, "invalid_tenant"),
                                                ("nosuch.example", 90002, "invalid_tenant"),
                                                ("not a tenant", 900023, "invalid_request")])
 def test_unknown_tenant_answer_is_entra_shaped(sandbox, name, code, error):
