@@ -16,11 +16,14 @@ export ANSIBLE_HOME := $(BUILD)/ansible-home
 export ANSIBLE_LOCAL_TEMP := $(BUILD)/ansible-tmp
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: help setup collection demo test unit sandbox-test sanity lint sandbox-up sandbox-down sandbox-status peers clean
+.PHONY: help setup collection demo test unit sandbox-test sanity lint sandbox-up sandbox-down sandbox-status peers clean \
+        docs-lint changelog build ee
 
 help:
-	@echo "make demo   - run the main job against the offline sandbox tenant"
-	@echo "make test   - unit and sandbox tests, ansible-test sanity, ansible-lint"
+	@echo "make demo   - run the main job against the offline sandbox tenant (FLEET=1: on real fleet hosts)"
+	@echo "make test   - unit and sandbox tests, ansible-test sanity, ansible-lint, changelog lint"
+	@echo "make docs-lint / changelog / build / ee - antsibull-docs lint, antsibull-changelog lint,"
+	@echo "                 collection tarball in .build/dist, execution-environment build context"
 	@echo "make sandbox-up / sandbox-down / sandbox-status"
 	@echo "make fleet-up [N=3] / fleet-down / molecule [SCENARIO=name] - test hosts on this machine (root)"
 
@@ -45,8 +48,20 @@ sandbox-down:
 sandbox-status: setup
 	$(PY) -m sandbox status
 
+# The demo's client secrets are kept in .sandbox/demo/mailauth_secrets, encrypted with a vault password
+# made once for this sandbox only (never committed: .sandbox/ is ignored). MAILAUTH_SANDBOX_DIR moves both.
+# The servers are stand-ins on this machine, or with FLEET=1 four real hosts of the test fleet (root).
+DEMO_VAULT_PASSWORD := $(or $(MAILAUTH_SANDBOX_DIR),.sandbox)/demo-vault-password
+ifeq ($(FLEET),1)
+DEMO_SERVERS := -i .build/fleet/slot0/inventory.yml -i playbooks/inventory/demo_fleet.yml
+else
+DEMO_SERVERS := -i playbooks/inventory/demo_servers.yml
+endif
 demo: setup sandbox-up
-	ansible-playbook -i playbooks/inventory/sandbox.yml playbooks/demo.yml
+	@if [ "$(FLEET)" = 1 ]; then $(MAKE) --no-print-directory fleet-up N=4; fi
+	@test -s $(DEMO_VAULT_PASSWORD) || (umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(32))' > $(DEMO_VAULT_PASSWORD))
+	ansible-playbook -i playbooks/inventory/demo.yml $(DEMO_SERVERS) --vault-password-file $(DEMO_VAULT_PASSWORD) \
+	  playbooks/demo.yml
 
 unit: setup
 	@# Four workers, each with its own sandbox: the integration targets mostly wait (Retry-After,
@@ -94,7 +109,33 @@ fleet-status:
 molecule: setup
 	molecule test $(if $(SCENARIO),-s $(SCENARIO),--all)
 
-test: unit sanity lint
+# Collection docs as Galaxy and docs.ansible.com render them: DOCUMENTATION/EXAMPLES/RETURN of every
+# plugin (through ansible-doc, hence the link), docs/, changelogs, meta/runtime.yml.
+docs-lint: setup
+	cd $(LINK) && antsibull-docs lint-collection-docs --plugin-docs .
+
+# Changelog fragments (changelogs/fragments/*.yml); `antsibull-changelog release` is the
+# maintainer's step at release time (docs/releasing.md).
+changelog: setup
+	antsibull-changelog lint
+
+# The collection tarball Galaxy / Automation Hub take: $(DIST)/mailauth-m365-<version>.tar.gz
+DIST := $(BUILD)/dist
+build: setup
+	@rm -rf $(DIST) && mkdir -p $(DIST)
+	ansible-galaxy collection build --output-path $(DIST) .
+
+# Build context of the execution environment (execution-environment.yml) in $(EE_DIR)/context;
+# no container engine needed. Then: ansible-builder build -f execution-environment.yml -t mailauth-m365-ee
+EE_DIR := $(BUILD)/ee
+ee: setup
+	@rm -rf $(EE_DIR) && mkdir -p $(EE_DIR)
+	ansible-galaxy collection build --output-path $(EE_DIR) .
+	mv $(EE_DIR)/mailauth-m365-*.tar.gz $(EE_DIR)/mailauth-m365.tar.gz
+	ansible-builder create -f execution-environment.yml -c $(EE_DIR)/context --output-filename Containerfile
+	@test -s $(EE_DIR)/context/Containerfile
+
+test: unit sanity lint changelog
 
 clean: sandbox-down
 	bash tests/fleet/fleet.sh down --all

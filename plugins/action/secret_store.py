@@ -163,8 +163,13 @@ class VaultFileStore:
         return os.access(directory, os.W_OK | os.X_OK)
 
 
+def plain(value):
+    """``value`` as an exact ``str`` (or None): task arguments may be str subclasses that YAML cannot write."""
+    return None if value is None else to_bytes(value, errors="surrogate_or_strict").decode("utf-8")
+
+
 def metadata(record):
-    return {key: (record or {}).get(key) for key in METADATA}
+    return {key: plain((record or {}).get(key)) for key in METADATA}
 
 
 def run_store(store, params, check_mode, now=None):
@@ -194,7 +199,7 @@ def run_store(store, params, check_mode, now=None):
 
     if not params.get("value"):
         raise StoreError("Parameter value: is required with state=present (the secret to store).")
-    wanted = {key: params.get(key) for key in METADATA}
+    wanted = {key: plain(params.get(key)) for key in METADATA}
     have = store.read(path)
     same = have is not None and metadata(have) == wanted and have.get("value") == params["value"]
     before = dict(metadata(have), value=MASK) if have is not None else {}
@@ -206,7 +211,7 @@ def run_store(store, params, check_mode, now=None):
     store.vault()  # check mode, too, says when the store could not be written
     if not check_mode:
         stamp = (now or datetime.datetime.now(datetime.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        record = dict(wanted, value=params["value"], stored_at=stamp)
+        record = dict(wanted, value=plain(params["value"]), stored_at=stamp)
         result["vault_id"] = store.write(path, record)
     return result
 
@@ -228,8 +233,9 @@ class ActionModule(ActionBase):
         if not store_dir:
             inventory_dir = task_vars.get("inventory_dir")
             if not inventory_dir:
-                result.update(failed=True, msg="Parameter store_dir: not given, and this host has no inventory_dir "
-                                                "to keep the store beside. Give store_dir.")
+                result.update(failed=True,
+                              msg="Parameter store_dir: not given, and this host has no inventory_dir to keep the "
+                                  "store beside. Give store_dir.")
                 return result
             store_dir = os.path.join(inventory_dir, DEFAULT_STORE)
         try:

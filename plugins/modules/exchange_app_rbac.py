@@ -282,6 +282,9 @@ mailbox_checks:
           granted_permissions: Mail.Send
 """
 
+import difflib
+import re
+
 from ansible_collections.mailauth.m365.plugins.module_utils._errors import ExchangeError, ParameterError
 from ansible_collections.mailauth.m365.plugins.module_utils._exchange import (
     is_not_found,
@@ -293,6 +296,15 @@ from ansible_collections.mailauth.m365.plugins.module_utils._module import GUID_
 from ansible_collections.mailauth.m365.plugins.module_utils._reconcile import make_diff
 
 ROLE_PREFIX = "Application "
+# The application roles of RBAC for Applications that Exchange Online publishes (without ROLE_PREFIX). A name
+# outside this list would fail only at New-ManagementRoleAssignment, after the scope was written.
+APPLICATION_ROLES = ("Mail.Read", "Mail.ReadBasic", "Mail.ReadWrite", "Mail.Send", "MailboxSettings.Read",
+                     "MailboxSettings.ReadWrite", "Calendars.Read", "Calendars.ReadWrite", "Contacts.Read",
+                     "Contacts.ReadWrite", "Mail Full Access", "Exchange Full Access", "EWS.AccessAsApp",
+                     "SMTP.SendAsApp")
+# OPATH comparison operators; a filter must compare with one of them (Department -eq 'IT').
+OPATH_OPERATOR = re.compile(r"\s-(eq|ne|like|notlike|lt|gt|le|ge|contains|notcontains|in|notin|match|notmatch)\s",
+                            re.IGNORECASE)
 
 
 def run(module, clients):
@@ -338,7 +350,39 @@ def validate(params):
     if params["recipient_filter"] is not None and not params["recipient_filter"].strip():
         raise ParameterError("recipient_filter", "is empty; a scope without filter would reach every mailbox.",
                              "Give an OPATH filter, or mailboxes.")
+    if params["recipient_filter"] is not None:
+        problem = filter_problem(params["recipient_filter"])
+        if problem:
+            raise ParameterError("recipient_filter", "%r %s" % (params["recipient_filter"], problem),
+                                 "Write an OPATH filter such as \"Department -eq 'Sales'\" (compare with -eq, -ne, "
+                                 "-like, ...; quote values in single quotes).")
+    known = {(ROLE_PREFIX + name).lower(): ROLE_PREFIX + name for name in APPLICATION_ROLES}
+    for role in normalize_roles(params["roles"]) or []:
+        if role.lower() not in known:
+            close = difflib.get_close_matches(role, list(known.values()), n=3, cutoff=0.6)
+            raise ParameterError("roles", "Exchange Online has no application role %r." % role,
+                                 "%sKnown roles: %s." % ("Close matches: %s. " % ", ".join(close) if close else "",
+                                                         ", ".join(APPLICATION_ROLES)))
     return app_id
+
+
+def filter_problem(text):
+    """Why ``text`` is not an OPATH filter Exchange would parse, or None (a syntax check, not a full parser)."""
+    if text.count("'") % 2 or text.count('"') % 2:
+        return "has an unclosed quote."
+    bare = re.sub(r"'[^']*'|\"[^\"]*\"", "''", text)
+    depth = 0
+    for char in bare:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            break
+    if depth:
+        return "has unbalanced parentheses."
+    if re.search(r"[=<>!]", bare):
+        return "uses =, <, > or ! outside quotes; OPATH compares with -eq, -ne, -lt, -gt."
+    if not OPATH_OPERATOR.search(" %s " % bare.replace("(", " ").replace(")", " ")):
+        return "has no comparison operator (-eq, -ne, -like, ...)."
+    return None
 
 
 def normalize_roles(roles):

@@ -486,6 +486,9 @@ from ansible_collections.mailauth.m365.plugins.module_utils._smtp import (
 )
 
 DEFAULT_BODY = "This message was sent by the mailauth.m365 mail smoke test. It can be deleted."
+# SMTP-only options and their defaults (None: no default); a value other than the default asks for SMTP.
+SMTP_OPTION_DEFAULTS = (("smtp_host", None), ("smtp_port", None), ("tls", "starttls"), ("auth_mechanism", "auto"),
+                        ("auth_initial_response", "auto"))
 APP_CREDENTIALS = ("client_secret", "client_certificate_path", "federated_token_file")
 
 ARGUMENT_SPEC = dict(
@@ -597,8 +600,21 @@ class SmokeTest:
             raise ParameterError("to", "every recipient must be an e-mail address, got %s." % self.to)
         if params["transport"] == "smtp":
             self.smtp_host, self.smtp_port = self.smtp_endpoint()
+        else:
+            self.check_no_smtp_options()
         if params["verify_delivery"]:
             self.imap_host, self.imap_port = self.imap_endpoint()
+
+    def check_no_smtp_options(self):
+        """transport=graph sends through Graph's sendMail: say so when SMTP options are given, not ignore them silently.
+
+        A warning, not a failure: roles pass their SMTP defaults to every smoke test, whatever its transport.
+        """
+        params = self.params
+        given = [option for option, default in SMTP_OPTION_DEFAULTS if params.get(option) not in (None, default)]
+        if given:
+            self.module.warn("%s only apply to transport=smtp and were ignored: transport is %s. Remove them, or set "
+                             "transport=smtp." % (", ".join(given), params["transport"]))
 
     def smtp_endpoint(self):
         params = self.params

@@ -54,8 +54,8 @@ options:
   store_dir:
     description:
       - The directory of the store.
-      - Default C(mailauth_secrets) beside the inventory (C({{ inventory_dir }}/mailauth_secrets)).
-      - Keep it out of version control, or commit it: the files are encrypted, like any vault file.
+      - Default C(mailauth_secrets) beside the inventory, C(<inventory_dir>/mailauth_secrets).
+      - The files are encrypted like any vault file; keep them out of version control and back them up, or commit them.
     type: path
   value:
     description:

@@ -250,6 +250,11 @@ def test_a_lost_answer_to_the_assignment_is_read_back(exchange_clients, transpor
     (dict(scope_name=None, mailboxes=None, roles=None), "scope_name"),
     (dict(app_id="TrueChem"), "app_id"),
     (dict(mailboxes=None, recipient_filter="  "), "recipient_filter"),
+    (dict(mailboxes=None, recipient_filter="Department = IT"), "recipient_filter"),
+    (dict(mailboxes=None, recipient_filter="Department -eq 'IT"), "recipient_filter"),
+    (dict(mailboxes=None, recipient_filter="(Department -eq 'IT'"), "recipient_filter"),
+    (dict(mailboxes=None, recipient_filter="Department"), "recipient_filter"),
+    (dict(roles=["Mail.Sendd"]), "roles"),
 ])
 def test_invalid_options_fail_before_any_request(transport, given, parameter):
     with pytest.raises(ParameterError) as caught:
@@ -279,3 +284,16 @@ def test_filter_normalization():
     assert normalize("((PrimarySmtpAddress  -eq \"A@x\"))") == normalize("PrimarySmtpAddress -eq 'a@x'")
     assert normalize("(a -eq 'x') -or (b -eq 'y')") == "(a -eq 'x') -or (b -eq 'y')"
     assert module_under_test.mailbox_filter(["o'brien@x.com"]) == "PrimarySmtpAddress -eq 'o''brien@x.com'"
+
+
+@pytest.mark.parametrize("text", ["PrimarySmtpAddress -eq 'a@contoso.com'", "(Department -eq 'IT') -or (Title -like 'x=*')",
+                                  "CustomAttribute1 -ne $null", "MemberOfGroup -eq 'CN=Senders,OU=x,DC=y'"])
+def test_valid_filters_pass_the_syntax_check(text):
+    assert module_under_test.filter_problem(text) is None
+
+
+def test_an_unknown_role_names_close_matches(transport):
+    with pytest.raises(ParameterError) as caught:
+        run(None, roles=["Mail.Sendd"])
+    assert "Close matches: Application Mail.Send" in caught.value.message
+    assert transport.sent == []

@@ -8,6 +8,7 @@ import email
 import json
 
 import pytest
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mailauth.m365.plugins.action import device_code_login
@@ -356,3 +357,13 @@ def test_documentation_lists_every_option():
     documented = yaml.safe_load(mail_smoke_test.DOCUMENTATION)["options"]
     assert set(documented) == set(mail_smoke_test.ARGUMENT_SPEC)
     assert set(documented["verify_with"]["suboptions"]) == set(mail_smoke_test.ARGUMENT_SPEC["verify_with"]["options"])
+
+
+def test_smtp_options_with_graph_transport_are_warned_about(identity, transport, args, capsys, monkeypatch):
+    warned = []
+    monkeypatch.setattr(AnsibleModule, "warn", lambda self, warning, **kwargs: warned.append(warning))
+    identity.discovery()
+    identity.token(claims=dict(APP_CLAIMS, aud="https://graph.microsoft.com"))
+    run_main(dict(args, transport="graph", smtp_host="smtp.example", tls="implicit", _ansible_check_mode=True), capsys)
+    warnings = [warning for warning in warned if "only apply to transport=smtp" in warning]
+    assert len(warnings) == 1 and "smtp_host" in warnings[0] and "tls" in warnings[0], warned
