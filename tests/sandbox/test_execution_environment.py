@@ -35,7 +35,9 @@ def test_ansible_builder_create(tmp_path):
     python = (context / "_build" / "requirements.txt").read_text(encoding="utf-8").split()
     assert {"msal", "requests", "cryptography", "PyJWT"} <= set(python)
     # the galaxy stage's install, as the image build runs it (WORKDIR /build = the context's _build)
-    subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "-r", "requirements.yml",
+    # --force: under `make`, the working tree is already visible as mailauth.m365 (collections_path),
+    # and ansible-galaxy would otherwise skip the install as "already installed".
+    subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--force", "-r", "requirements.yml",
                     "-p", str(tmp_path / "collections")], cwd=context / "_build", check=True,
                    capture_output=True, text=True, timeout=120)
     meta = tmp_path / "collections" / "ansible_collections" / "mailauth" / "m365" / "meta"
