@@ -9,12 +9,10 @@ redirect URI rules of Entra ID. Private to the collection: the interface may cha
 
 from __future__ import annotations
 
-import base64
-import binascii
-import math
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
+from ansible_collections.mailauth.m365.plugins.module_utils._credentials import credential_record
 from ansible_collections.mailauth.m365.plugins.module_utils._errors import GraphError, ParameterError
 from ansible_collections.mailauth.m365.plugins.module_utils._graph import (
     create_once,
@@ -69,7 +67,7 @@ def application_record(app, owners, resolver, credentials=False, now=None):
     if credentials:
         now = now or datetime.now(timezone.utc)
         record["password_credentials"] = [credential_record(item, now) for item in app.get("passwordCredentials") or []]
-        record["key_credentials"] = [credential_record(item, now, key=True) for item in app.get("keyCredentials") or []]
+        record["key_credentials"] = [credential_record(item, now) for item in app.get("keyCredentials") or []]
     return record
 
 
@@ -82,48 +80,6 @@ def owner_record(owner):
     kind = (owner.get("@odata.type") or "").rpartition(".")[2]
     return dict(id=owner.get("id"), type=OWNER_TYPES.get(kind, kind or None), display_name=owner.get("displayName"),
                 user_principal_name=owner.get("userPrincipalName"), app_id=owner.get("appId"))
-
-
-def credential_record(credential, now, key=False):
-    """Metadata of a password or key credential, with days to expiry. Never the secret or the key."""
-    end = parse_datetime(credential.get("endDateTime"))
-    record = dict(key_id=credential.get("keyId"), display_name=credential.get("displayName"),
-                  start_date_time=credential.get("startDateTime"), end_date_time=credential.get("endDateTime"),
-                  expires_in_days=None if end is None else int(math.floor((end - now).total_seconds() / 86400)),
-                  expired=end is not None and end <= now)
-    if key:
-        record.update(type=credential.get("type"), usage=credential.get("usage"),
-                      thumbprint=thumbprint(credential.get("customKeyIdentifier")))
-    else:
-        record["hint"] = credential.get("hint")
-    return record
-
-
-def parse_datetime(text):
-    """Graph's ISO 8601 timestamps (``Z`` or offset, up to 7 fractional digits) -> aware datetime, or None."""
-    if not text:
-        return None
-    value = text.strip().replace("Z", "+00:00")
-    head, dot, rest = value.partition(".")
-    if dot:
-        digits = rest[:len(rest) - len(rest.lstrip("0123456789"))]
-        value = head + "." + (digits[:6] or "0") + rest[len(digits):]
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def thumbprint(custom_key_identifier):
-    """A certificate's SHA-1 thumbprint (hex, as the portal shows it) from ``customKeyIdentifier``."""
-    if not custom_key_identifier:
-        return None
-    try:
-        raw = base64.b64decode(custom_key_identifier, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return raw.hex().upper() if len(raw) == 20 else None
 
 
 def tenant_and_endpoints(clients):
