@@ -135,7 +135,7 @@ ee: setup
 	ansible-builder create -f execution-environment.yml -c $(EE_DIR)/context --output-filename Containerfile
 	@test -s $(EE_DIR)/context/Containerfile
 
-test: unit sanity lint changelog
+test: unit sanity lint changelog docs-lint
 
 clean: sandbox-down
 	bash tests/fleet/fleet.sh down --all

@@ -160,7 +160,16 @@ class VaultFileStore:
             if parent == directory:
                 return False
             directory = parent
-        return os.access(directory, os.W_OK | os.X_OK)
+        if not os.access(directory, os.W_OK | os.X_OK):
+            return False
+        # os.access says yes to root everywhere, /proc and read-only mounts included: try it, leaving nothing.
+        try:
+            handle, probe = tempfile.mkstemp(prefix=".probe-", dir=directory)
+        except OSError:
+            return False
+        os.close(handle)
+        os.unlink(probe)
+        return True
 
 
 def plain(value):

@@ -38,7 +38,8 @@ extends_documentation_fragment:
   - mailauth.m365.attributes.action_group_entra
 notes:
   - Without any of the options, every application of the tenant is returned.
-  - The owners are read with one request per application.
+  - The owners come with the applications (C($expand=owners)); only an application with more owners than Graph
+    expands (20) costs one more request for the rest.
 seealso:
   - module: mailauth.m365.app_registration
   - module: mailauth.m365.app_secret
@@ -251,6 +252,16 @@ from ansible_collections.mailauth.m365.plugins.module_utils._module import GUID_
 FILTERS = {"unique_name": "uniqueName eq %s", "app_id": "appId eq %s", "display_name": "displayName eq %s",
            "display_name_prefix": "startswith(displayName,%s)"}
 ARGUMENT_SPEC = dict((option, dict(type="str")) for option in FILTERS)
+# Graph expands at most this many items of a directory object's relationship.
+EXPANDED_ITEMS_MAX = 20
+
+
+def owners_of(graph, app):
+    """The owners Graph expanded into ``app``; read in full only when the expansion may have been cut short."""
+    expanded = app.get("owners")
+    if expanded is None or len(expanded) >= EXPANDED_ITEMS_MAX:
+        return read_owners(graph, app["id"])
+    return expanded
 
 
 def run(module, clients):
@@ -259,14 +270,14 @@ def run(module, clients):
     if params["app_id"] and not GUID_PATTERN.match(params["app_id"]):
         raise ParameterError("app_id", "%r is not a GUID." % params["app_id"],
                              "Use the Application (client) ID of the app registration.")
-    query = {"$select": CREDENTIALS_SELECT}
+    query = {"$select": CREDENTIALS_SELECT, "$expand": "owners"}
     option = next((name for name in FILTERS if params[name]), None)
     if option:
         query["$filter"] = FILTERS[option] % odata_quote(params[option])
     graph = clients.graph
     apps = graph.get_all("applications", params=query, permission=READ_PERMISSION)
     resolver = ResourceResolver(graph)
-    applications = [application_record(app, read_owners(graph, app["id"]), resolver, credentials=True) for app in apps]
+    applications = [application_record(app, owners_of(graph, app), resolver, credentials=True) for app in apps]
     return False, dict(tenant_and_endpoints(clients), applications=applications), None
 
 

@@ -155,6 +155,15 @@ def test_an_unwritable_store_is_reported_by_get(store, monkeypatch):
     assert result["writable"] is False and "not writable" in result["problem"]
 
 
+def test_writable_is_tried_not_trusted_to_os_access(store, tmp_path, monkeypatch):
+    """Root passes os.access everywhere (/proc, read-only mounts): the store tries a file and leaves none."""
+    assert run_store(store, params("get"), False)["writable"] is True
+    assert os.listdir(tmp_path) == []  # the probe in the nearest existing directory is gone again
+    monkeypatch.setattr(secret_store.tempfile, "mkstemp", mock.Mock(side_effect=PermissionError(13, "denied")))
+    result = run_store(store, params("get"), False)
+    assert result["writable"] is False and "not writable" in result["problem"]
+
+
 # --- the action plugin ------------------------------------------------------------------------------
 def action(args, check_mode=False, diff=False, secrets=(("default", PASSWORD),)):
     task = mock.MagicMock()

@@ -62,7 +62,10 @@ def expect_owners(transport, owners, object_id=APP_OBJECT_ID, **kwargs):
 
 
 def expect_info_list(transport, query, apps):
-    transport.expect("GET", GRAPH + "/applications?%s$select=%s" % (query, CREDENTIALS_SELECT), json={"value": list(apps)})
+    """app_registration_info's one list request; each app carries its expanded ``owners`` (default none)."""
+    apps = [dict({"owners": []}, **app) for app in apps]
+    transport.expect("GET", GRAPH + "/applications?%s$select=%s&$expand=owners" % (query, CREDENTIALS_SELECT),
+                     json={"value": apps})
 
 
 class FakeModule:

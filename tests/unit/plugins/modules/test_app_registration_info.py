@@ -61,9 +61,8 @@ def frozen_now(monkeypatch):
 
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_by_unique_name_with_credential_metadata(clients, transport, frozen_now, check_mode):
-    app = application(passwordCredentials=SECRETS, keyCredentials=[CERTIFICATE])
+    app = application(passwordCredentials=SECRETS, keyCredentials=[CERTIFICATE], owners=[AUTOMATION_OWNER, ALICE])
     expect_info_list(transport, "$filter=uniqueName eq 'xlreporter-mailer'&", [app])
-    expect_owners(transport, [AUTOMATION_OWNER, ALICE])
     expect_graph_sp(transport)
 
     changed, record, diff = app_registration_info.run(FakeModule(params(unique_name="xlreporter-mailer"), check_mode), clients)
@@ -95,7 +94,6 @@ def test_by_unique_name_with_credential_metadata(clients, transport, frozen_now,
 def test_filters(clients, transport, option, query):
     value = {"app_id": APP_ID, "display_name": "XLReporter Mailer", "display_name_prefix": "XLR"}[option]
     expect_info_list(transport, query, [application(requiredResourceAccess=[])])
-    expect_owners(transport, [])
 
     record = app_registration_info.run(FakeModule(params(**{option: value})), clients)[1]
 
@@ -106,8 +104,6 @@ def test_duplicates_by_display_name_are_all_listed(clients, transport):
     twins = [application(id="a-1", appId="11111111-0000-4000-8000-000000000001", requiredResourceAccess=[]),
              application(id="a-2", appId="11111111-0000-4000-8000-000000000002", requiredResourceAccess=[])]
     expect_info_list(transport, "$filter=displayName eq 'XLReporter Mailer'&", twins)
-    expect_owners(transport, [], object_id="a-1")
-    expect_owners(transport, [], object_id="a-2")
 
     record = app_registration_info.run(FakeModule(params(display_name="XLReporter Mailer")), clients)[1]
 
@@ -124,14 +120,24 @@ def test_nothing_found_is_an_empty_list(clients, transport):
 
 def test_all_applications_and_resources_looked_up_once(clients, transport):
     expect_info_list(transport, "", [application(id="a-1"), application(id="a-2", uniqueName=None)])
-    expect_owners(transport, [], object_id="a-1")
     expect_graph_sp(transport)
-    expect_owners(transport, [], object_id="a-2")
 
     record = app_registration_info.run(FakeModule(params()), clients)[1]
 
     assert len(record["applications"]) == 2
     assert transport.count("GET", "/servicePrincipals") == 1
+    assert transport.count("GET", "/owners") == 0  # expanded with the list
+
+
+def test_owners_beyond_what_graph_expands_are_read_in_full(clients, transport):
+    """Graph expands at most 20 items: with 20 expanded, there may be more, so that application's owners are read."""
+    many = [dict(ALICE, id="0000000%d-0000-4000-8000-%012d" % (n % 10, n)) for n in range(20)]
+    expect_info_list(transport, "", [application(id="a-1", owners=many, requiredResourceAccess=[])])
+    expect_owners(transport, many + [AUTOMATION_OWNER], object_id="a-1")
+
+    [found] = app_registration_info.run(FakeModule(params()), clients)[1]["applications"]
+
+    assert len(found["owners"]) == 21
 
 
 def test_a_malformed_app_id_fails_before_any_request(clients, transport):
