@@ -26,6 +26,7 @@ help:
 	@echo "                 collection tarball in .build/dist, execution-environment build context"
 	@echo "make sandbox-up / sandbox-down / sandbox-status"
 	@echo "make fleet-up [N=3] / fleet-down / molecule [SCENARIO=name] - test hosts on this machine (root)"
+	@echo "make molecule-ci - the Molecule scenarios CI runs after make test (root)"
 
 $(STAMP): requirements/requirements.in requirements/constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -94,8 +95,12 @@ lint: setup
 
 # A fleet of N real Debian hosts (systemd-nspawn) on this machine, needs root; docs/fleet-tests.md.
 # fleet-up/fleet-down use slot 0 (FLEET_SLOT=S for another). `molecule` runs every scenario in
-# extensions/molecule/ (or SCENARIO=name), each on a fleet in a free slot of its own.
-.PHONY: fleet-up fleet-down fleet-status molecule
+# extensions/molecule/ (or SCENARIO="name ..."), each on a fleet in a free slot of its own.
+# `molecule-ci` runs the scenarios CI runs after `make test` (.ci/run): `default`, the whole mission
+# (site.yml, idempotence, rotate_secret.yml) on four hosts, covers what fleet_smoke and most of
+# app_mail_config check, so those two stay out of CI.
+.PHONY: fleet-up fleet-down fleet-status molecule molecule-ci
+MOLECULE_CI_SCENARIOS := default
 N ?= 3
 fleet-up: setup
 	bash tests/fleet/fleet.sh up $(N)
@@ -107,7 +112,10 @@ fleet-status:
 	bash tests/fleet/fleet.sh status
 
 molecule: setup
-	molecule test $(if $(SCENARIO),-s $(SCENARIO),--all)
+	molecule test $(if $(SCENARIO),$(addprefix -s ,$(SCENARIO)),--all)
+
+molecule-ci:
+	$(MAKE) --no-print-directory molecule SCENARIO="$(MOLECULE_CI_SCENARIOS)"
 
 # Collection docs as Galaxy and docs.ansible.com render them: DOCUMENTATION/EXAMPLES/RETURN of every
 # plugin (through ansible-doc, hence the link), docs/, changelogs, meta/runtime.yml.
@@ -140,3 +148,21 @@ test: unit sanity lint changelog docs-lint
 clean: sandbox-down
 	bash tests/fleet/fleet.sh down --all
 	rm -rf $(BUILD) .sandbox
+
+# playbooks/site.yml under faults (20 seeds: 429/503/dropped connections/replication delay), then killed at
+# random moments (10 times), each seed on a sandbox of its own, FAULTS_PARALLEL at a time; docs/resilience.md.
+.PHONY: faults interrupts
+FAULTS_PARALLEL ?= 4
+faults: setup
+	$(PY) tests/faults/campaign.py faults --parallel $(FAULTS_PARALLEL)
+	$(PY) tests/faults/campaign.py interrupts --parallel $(FAULTS_PARALLEL)
+
+interrupts: setup
+	$(PY) tests/faults/campaign.py interrupts --parallel $(FAULTS_PARALLEL)
+
+# Benchmarks against the sandbox with 50 ms latency per request (tests/bench/run.py, docs/performance.md):
+# numbers only, no asserts. BENCH_QUICK=1 for a short run, BENCH_TENANTS=1,10,50, BENCH_HOSTS=3,6,12 (root),
+# BENCH_FORKS, BENCH_SECTIONS=site,entra,tenants,fleet,smoke,azure, BENCH_JSON=results.json.
+.PHONY: bench
+bench: setup
+	$(PY) tests/bench/run.py

@@ -1,6 +1,7 @@
 """Command line of the sandbox tenant.
 
-    python -m sandbox up [--reset]       start in the background, write <state>/connection.json
+    python -m sandbox up [--reset] [--extra-tenants N]   start in the background, write <state>/connection.json;
+                                         N more tenants (tenant001..) made like contoso
     python -m sandbox down               stop it
     python -m sandbox status             where it listens and what it has served
     python -m sandbox serve              run in the foreground
@@ -70,11 +71,19 @@ def cmd_serve(args):
 def cmd_up(args):
     if _alive(args.state_dir):
         if args.reset:
-            control(args.state_dir, "POST", "/reset")
+            control(args.state_dir, "POST", "/reset", timeout=300)
             print("sandbox: running; state reset to the seed")
         else:
             print("sandbox: already running (%s)" % os.path.join(args.state_dir, "connection.json"))
-        return
+    else:
+        _start(args)
+    if args.extra_tenants:
+        # Seeding a tenant makes its automation identity's key pair: about 0.1 s each.
+        added = control(args.state_dir, "POST", "/tenants", {"extra": args.extra_tenants}, timeout=600)
+        print("sandbox: %d extra tenant(s) added, %d in all" % (len(added["added"]), added["tenants"]))
+
+
+def _start(args):
     os.makedirs(args.state_dir, mode=0o700, exist_ok=True)
     conn_path = os.path.join(args.state_dir, "connection.json")
     if os.path.exists(conn_path):
@@ -157,7 +166,7 @@ def cmd_requests(args):
 
 
 def cmd_reset(args):
-    control(args.state_dir, "POST", "/reset")
+    control(args.state_dir, "POST", "/reset", timeout=300)
     print("sandbox: state reset to the seed")
 
 
@@ -180,6 +189,9 @@ def main(argv=None):
     for name in ("serve", "up"):
         cmd = sub.add_parser(name)
         cmd.add_argument("--reset", action="store_true", help="wipe the state and apply the seed again")
+    sub.choices["up"].add_argument(
+        "--extra-tenants", type=int, default=0, metavar="N",
+        help="also tenants tenant001..tenantN, each like contoso (kept by later resets)")
     sub.add_parser("down")
     sub.add_parser("status")
     sub.add_parser("reset")

@@ -13,6 +13,7 @@ REALISM_DEFAULTS = {
     "retry_after": 1,           # seconds announced in Retry-After
     "unavailable_rate": 0.0,    # share answered 503 with Retry-After
     "drop_rate": 0.0,           # share whose connection is closed without an answer
+    "drop_after_apply": 0.0,    # share of those drops that strike after the request was carried out
     "replication_delay": [0.0, 0.0],  # new objects stay invisible for uniform(min, max) seconds
     "services": ["graph", "exchange"],  # where throttling/unavailability/drops apply
     "seed": None,               # RNG seed, so a faulty run can be replayed
@@ -72,7 +73,12 @@ class Realism:
         """Latency, then maybe a fault. Returns a Response to send instead of routing, or None."""
         fault = self.fault(service.name)
         if fault == "drop":
-            raise DropConnection()
+            with self.lock:
+                after = self.rng.random() < self.settings["drop_after_apply"]
+            if not after:
+                raise DropConnection()
+            req.drop_after_apply = True  # carried out, then the answer is lost (web.py)
+            return None
         if fault is not None:
             answer = service.throttled if fault == "throttled" else service.unavailable
             return answer(req, int(self.snapshot()["retry_after"]))
@@ -96,7 +102,7 @@ class RequestLog:
 
     def record(self, service, req, status, started):
         self.record_event(service, req.method, req.route_name or req.path, status, started, path=req.path,
-                          route=req.route_name, tenant=req.tenant, request_id=req.request_id)
+                          route=req.route_name, tenant=req.tenant, request_id=req.request_id, **req.log_fields)
 
     def record_event(self, service, method, name, status, started, **fields):
         """One entry, counted under "<service> <method> <name>"; `fields` must include `tenant`."""

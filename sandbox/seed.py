@@ -1,9 +1,12 @@
 """Applies data/seed.yaml to an empty store: tenants, first-party resources, users, role
-definitions and each tenant's automation identity (secret, certificate, federated credential)."""
+definitions and each tenant's automation identity (secret, certificate, federated credential).
+`add_extra_tenants` adds more tenants made like the seed's first one (for benchmarks over many tenants)."""
 import base64
+import copy
 import datetime
 import json
 import os
+import uuid
 
 from cryptography.hazmat.primitives import serialization
 
@@ -19,7 +22,7 @@ def _key_credential(cert, display_name):
             "startDateTime": d.iso(cert.not_valid_before_utc), "type": "AsymmetricX509Cert", "usage": "Verify"}
 
 
-def apply_seed(store, pki, seed=None):
+def apply_seed(store, pki, seed=None, extra_tenants=0):
     seed = seed or d.load_data("seed.yaml")
     credentials = {}
     with store.transaction():
@@ -29,7 +32,46 @@ def apply_seed(store, pki, seed=None):
         for spec in seed.get("first_party_clients", []):
             _seed_first_party_client(store, spec, seed["tenants"])
         store.kv_set("credentials", credentials)
-    return credentials
+    if extra_tenants:
+        add_extra_tenants(store, pki, extra_tenants, seed)
+    return store.kv_get("credentials")
+
+
+EXTRA_TENANT_NAMESPACE = uuid.UUID("5b0c1f8e-6d1a-4c55-9a57-6d61696c6175")  # fixed: ids survive a reset
+
+
+def extra_tenant_spec(template, number):
+    """Tenant `tenantNNN`, a copy of the seed's first tenant (contoso) under its own name, id and domains:
+    the same users and mailboxes, an automation identity with its own app id (certificate and secret, the
+    same permissions and Exchange Administrator role), the transport switch as the template has it. The
+    template's client applications stay out: their app ids are global, as in Entra."""
+    key = "tenant%03d" % number
+    old, new = template["key"], key
+    spec = json.loads(json.dumps(template).replace(old + ".", new + "."))  # domains, UPNs
+    spec.update(key=key, id=str(uuid.uuid5(EXTRA_TENANT_NAMESPACE, key)),
+                displayName="Tenant %03d (sandbox, extra)" % number)
+    spec.pop("clients", None)
+    spec["automation"] = dict(copy.deepcopy(template["automation"]),
+                              appId=str(uuid.uuid5(EXTRA_TENANT_NAMESPACE, key + "/automation")))
+    return spec
+
+
+def add_extra_tenants(store, pki, count, seed=None):
+    """Make sure the extra tenants tenant001..tenant<count> exist (those missing are seeded, the others
+    left as they are); returns the keys of the new ones. The count is kept so that a reset restores them."""
+    seed = seed or d.load_data("seed.yaml")
+    existing = {tenant["key"] for tenant in store.list("_", d.TENANT)}
+    specs = [extra_tenant_spec(seed["tenants"][0], number) for number in range(1, count + 1)]
+    specs = [spec for spec in specs if spec["key"] not in existing]
+    with store.transaction():
+        credentials = store.kv_get("credentials") or {}
+        for spec in specs:
+            credentials[spec["key"]] = _seed_tenant(store, pki, spec, seed["workload_issuer"])
+        for client in seed.get("first_party_clients", []):
+            _seed_first_party_client(store, client, specs, register=False)
+        store.kv_set("credentials", credentials)
+        store.kv_set("extra_tenants", max(count, store.kv_get("extra_tenants") or 0))
+    return [spec["key"] for spec in specs]
 
 
 def _seed_tenant(store, pki, spec, workload_issuer):
@@ -141,14 +183,16 @@ def _seed_client(store, tenant, spec, resources, users):
     return out
 
 
-def _seed_first_party_client(store, spec, tenants):
+def _seed_first_party_client(store, spec, tenants, register=True):
     """A Microsoft public client: its registration in Microsoft's tenant (multi-tenant, public client
-    flows allowed), and in every tenant its service principal and the AllPrincipals grants."""
+    flows allowed; `register=False` when it is there already), and in every tenant its service
+    principal and the AllPrincipals grants."""
     home = {"id": d.MICROSOFT_TENANT_ID, "initialDomain": "microsoft.onmicrosoft.com"}
     app = d.application_doc(home, {"displayName": spec["displayName"], "appId": spec["appId"],
                                    "signInAudience": "AzureADMultipleOrgs", "isFallbackPublicClient": True,
                                    "publicClient": {"redirectUris": spec.get("publicClientRedirectUris", [])}})
-    store.put(d.MICROSOFT_TENANT_ID, d.APPLICATION, app)
+    if register:
+        store.put(d.MICROSOFT_TENANT_ID, d.APPLICATION, app)
     for tenant_spec in tenants:
         tid = tenant_spec["id"]
         sp = d.service_principal_doc(store.get("_", d.TENANT, tid), app, d.MICROSOFT_TENANT_ID)

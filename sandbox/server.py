@@ -65,10 +65,17 @@ class Sandbox:
         return self
 
     def reseed(self):
+        extra = self.store.kv_get("extra_tenants") or 0  # tenants added with add_tenants survive a reset
         with self.store.transaction():
             self.store.wipe()
-            seed_mod.apply_seed(self.store, self.pki)
+            seed_mod.apply_seed(self.store, self.pki, extra_tenants=extra)
         self.write_connection()
+
+    def add_tenants(self, count):
+        """Extra tenants tenant001..tenant<count>, each like the seed's first; returns the new keys."""
+        added = seed_mod.add_extra_tenants(self.store, self.pki, count)
+        self.write_connection()
+        return added
 
     def _federated_token_file(self, key, subject):
         path = os.path.join(self.state_dir, "tenants", key)

@@ -4,8 +4,10 @@ Access tokens for Microsoft's first-party resources (Graph, Exchange Online) are
 JWTs with the claims Entra puts in them; id tokens are v2.0. Refresh tokens are opaque and kept in
 the store so they can be redeemed, rotated and revoked."""
 import base64
+import collections
 import json
 import secrets
+import threading
 import time
 import uuid
 
@@ -35,6 +37,24 @@ class TokenService:
         self.key = ctx.pki.signing_key
         self.kid = ctx.pki.signing_kid
         self.x5t = pki_mod.x5t(ctx.pki.signing_cert)
+        # Every token handed out since start (or the last clear), for GET /_sandbox/tokens: tests that
+        # look for leaked tokens in logs search for these exact values. In memory only.
+        self.issued_lock = threading.Lock()
+        self.issued = collections.deque(maxlen=10000)
+
+    def _remember(self, kind, value, tenant_id, client_id):
+        with self.issued_lock:
+            self.issued.append({"kind": kind, "value": value, "tenant": tenant_id, "client_id": client_id,
+                                "issued": round(time.time(), 3)})
+        return value
+
+    def issued_tokens(self, kind=None):
+        with self.issued_lock:
+            return [dict(entry) for entry in self.issued if kind in (None, entry["kind"])]
+
+    def forget_issued(self):
+        with self.issued_lock:
+            self.issued.clear()
 
     # --- issuing -----------------------------------------------------------------------------
     def _sign(self, claims):
@@ -72,7 +92,7 @@ class TokenService:
                 "family_name": user.get("surname"), "amr": amr or ["pwd"], "acct": 0,
                 "scp": " ".join(scp or []),
             })
-        return self._sign(claims), lifetime
+        return self._remember("access_token", self._sign(claims), tenant_id, client_app_id), lifetime
 
     def id_token(self, issuer, tenant_id, client_id, user, nonce=None, lifetime=ACCESS_TOKEN_LIFETIME):
         now = int(time.time())
@@ -83,7 +103,7 @@ class TokenService:
                   "uti": secrets.token_urlsafe(16)}
         if nonce:
             claims["nonce"] = nonce
-        return self._sign(claims)
+        return self._remember("id_token", self._sign(claims), tenant_id, client_id)
 
     @staticmethod
     def client_info(user_id, tenant_id):
@@ -99,7 +119,7 @@ class TokenService:
                "issued": now, "lastUsed": now, "expires": now + REFRESH_TOKEN_LIFETIME, "family": family}
         doc.update(details)
         self.ctx.store.put(tenant_id, "refresh_token", doc)
-        return value
+        return self._remember("refresh_token", value, tenant_id, client_id)
 
     # --- validating --------------------------------------------------------------------------
     def jwks(self):

@@ -25,6 +25,10 @@ class Request:
         parsed = urllib.parse.urlsplit(handler.path)
         self.raw_path = handler.path
         self.path = urllib.parse.unquote(parsed.path)
+        if service == "graph":
+            # Graph ignores empty path segments; msgraph-sdk sends e.g. /v1.0//applications (base URL with a
+            # trailing slash + a template that starts with one), as azure.azcollection's AD modules do.
+            self.path = re.sub("/{2,}", "/", self.path)
         self.query_string = parsed.query
         self.query = {k: v[0] for k, v in urllib.parse.parse_qs(parsed.query, keep_blank_values=True).items()}
         self.headers = handler.headers
@@ -34,6 +38,8 @@ class Request:
         self.request_id = str(uuid.uuid4())
         self.client_request_id = self.headers.get("client-request-id") or self.request_id
         self.tenant = None  # set by services that resolve one, for the request log
+        self.drop_after_apply = False  # realism: answer this request by closing the connection, once done
+        self.log_fields = {}  # more fields for this request's log entry (e.g. Exchange's cmdlet)
         self._json = None
 
     @property
@@ -189,6 +195,8 @@ def make_handler(service, control):
                     resp = ctx.realism.before_request(service, req)
                     if resp is None:
                         resp = service.dispatch(req)
+                        if req.drop_after_apply:
+                            raise DropConnection()
             except DropConnection:
                 ctx.log.record(service.name, req, 0, started)
                 self.close_connection = True

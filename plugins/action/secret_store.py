@@ -35,7 +35,7 @@ except ImportError:  # pragma: no cover - older ansible-core
     VaultSecretsContext = None
 
 ARGUMENT_SPEC = dict(
-    state=dict(type="str", required=True, choices=["present", "absent", "get"]),
+    state=dict(type="str", required=True, choices=["present", "absent", "get", "pending", "settled"]),
     tenant=dict(type="str", required=True),
     app=dict(type="str", required=True),
     store_dir=dict(type="path"),
@@ -48,9 +48,11 @@ ARGUMENT_SPEC = dict(
     display_name=dict(type="str"),
     vault_id=dict(type="str"),
     mode=dict(type="str", default="0600"),
+    key_ids=dict(type="list", elements="str", no_log=False),
 )
 DEFAULT_STORE = "mailauth_secrets"
 ROOT_KEY = "mailauth_secret"
+PENDING_KEY = "mailauth_secret_pending"
 METADATA = ("tenant", "app", "tenant_id", "client_id", "display_name", "key_id", "end_date_time")
 MASK = "********"
 # A path component: no separators, no "..", nothing a shell or YAML would trip over.
@@ -93,6 +95,39 @@ class VaultFileStore:
                                  "'.', '_', '-' and '@' only." % (option, name))
         return os.path.join(self.store_dir, tenant, app + ".yml")
 
+    @staticmethod
+    def pending_path(path):
+        """The marker of a secret being created for ``path``: a dot file, outside the names of applications."""
+        directory, name = os.path.split(path)
+        return os.path.join(directory, "." + name[:-len(".yml")] + ".pending")
+
+    def read_pending(self, path):
+        """The key IDs the application had when a secret was about to be created for ``path``, or None."""
+        try:
+            with open(self.pending_path(path), "rb") as handle:
+                record = (yaml.safe_load(handle.read()) or {}).get(PENDING_KEY)
+        except FileNotFoundError:
+            return None
+        except (OSError, yaml.YAMLError, AttributeError) as err:
+            raise StoreError("Cannot read the marker %s of an interrupted secret creation: %s. Delete it if no run is "
+                             "creating a secret." % (self.pending_path(path), err)) from None
+        return [plain(key).lower() for key in (record or {}).get("key_ids") or []]
+
+    def write_pending(self, path, key_ids, stamp):
+        plain_text = yaml.safe_dump({PENDING_KEY: {"key_ids": [plain(k).lower() for k in key_ids], "started": stamp}},
+                                    default_flow_style=False)
+        self._replace(self.pending_path(path), to_bytes(plain_text))
+
+    def clear_pending(self, path):
+        """Remove the marker; True when there was one."""
+        try:
+            os.unlink(self.pending_path(path))
+        except FileNotFoundError:
+            return False
+        except OSError as err:
+            raise StoreError("Cannot remove the marker %s: %s." % (self.pending_path(path), err.strerror)) from None
+        return True
+
     def vault(self):
         if not self.secrets:
             raise StoreError("The secret store %s needs a vault password, and the play was started without one. %s"
@@ -132,6 +167,11 @@ class VaultFileStore:
         vault_id, secret = match_encrypt_secret(self.secrets, self.vault_id or C.DEFAULT_VAULT_ENCRYPT_IDENTITY)
         plain = HEADER + yaml.safe_dump({ROOT_KEY: record}, default_flow_style=False, sort_keys=False)
         data = vault.encrypt(plain, secret=secret, vault_id=vault_id)
+        self._replace(path, to_bytes(data))
+        return vault_id
+
+    def _replace(self, path, data):
+        """Replace ``path`` with ``data`` atomically (temporary file, fsync, rename), mode ``self.mode``."""
         directory = os.path.dirname(path)
         try:
             os.makedirs(directory, mode=0o700, exist_ok=True)
@@ -140,7 +180,7 @@ class VaultFileStore:
             raise StoreError("Cannot write to the secret store %s: %s." % (directory, err.strerror)) from None
         try:
             with os.fdopen(handle, "wb") as out:
-                out.write(to_bytes(data))
+                out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
             os.chmod(temporary, self.mode)
@@ -150,7 +190,6 @@ class VaultFileStore:
         finally:
             if os.path.exists(temporary):
                 os.unlink(temporary)
-        return vault_id
 
     def writable(self, path):
         """Whether ``path`` could be written: its directory, or the nearest one that exists, is writable."""
@@ -188,7 +227,7 @@ def run_store(store, params, check_mode, now=None):
     if state == "get":
         record = store.read(path)
         result = dict(changed=False, path=path, found=record is not None, writable=store.writable(path),
-                      secret=None)
+                      secret=None, pending=store.read_pending(path))
         if not result["writable"]:
             result["problem"] = "the directory of %s is not writable" % path
         if record is not None:
@@ -199,10 +238,28 @@ def run_store(store, params, check_mode, now=None):
             store.vault()  # a store without a password could not keep what is about to be created
         return result
 
+    stamp = (now or datetime.datetime.now(datetime.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if state == "pending":
+        # Written before a secret is created, so that a run killed before it stored the value leaves a trace:
+        # the next run removes the secrets of the application that are neither listed here nor stored.
+        if params.get("key_ids") is None:
+            raise StoreError("Parameter key_ids: is required with state=pending (the key IDs the application "
+                             "has before the new secret is created; [] for none).")
+        if not check_mode:
+            store.write_pending(path, params["key_ids"], stamp)
+        return dict(changed=True, path=path, found=os.path.exists(path), secret=None)
+
+    if state == "settled":
+        had = os.path.exists(store.pending_path(path))
+        if had and not check_mode:
+            store.clear_pending(path)
+        return dict(changed=had, path=path, found=os.path.exists(path), secret=None)
+
     if state == "absent":
         exists = os.path.exists(path)
         if exists and not check_mode:
             os.unlink(path)
+            store.clear_pending(path)
         return dict(changed=exists, path=path, found=exists, secret=None,
                     diff=dict(before=dict(path=path if exists else None), after=dict(path=None)))
 
@@ -219,9 +276,9 @@ def run_store(store, params, check_mode, now=None):
         return result
     store.vault()  # check mode, too, says when the store could not be written
     if not check_mode:
-        stamp = (now or datetime.datetime.now(datetime.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
         record = dict(wanted, value=plain(params["value"]), stored_at=stamp)
         result["vault_id"] = store.write(path, record)
+        store.clear_pending(path)  # the secret being created is stored now
     return result
 
 

@@ -123,9 +123,9 @@ options:
     description:
       - How many times to retry a request that was throttled (HTTP 429) or met an unavailable service
         (503, 504) or a network error, honouring the service's C(Retry-After).
-      - A write that may already have been applied is never sent again blindly; the task fails instead.
+      - A write that may already have been applied is never sent again blindly; it is read back first.
     type: int
-    default: 8
+    default: 15
   backoff_max_delay:
     description:
       - The longest wait, in seconds, before one retry, even if the service asks for longer.

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from ansible_collections.mailauth.m365.plugins.module_utils._errors import ParameterError
 
 RESOURCES = ("graph", "exchange")
+# Exchange Web Services lives on the Exchange host (https://outlook.office365.com/EWS/Exchange.asmx).
+EWS_PATH = "/EWS/Exchange.asmx"
 
 
 class Cloud(namedtuple("Cloud", "name authority_host graph_endpoint exchange_endpoint smtp_host "
@@ -36,6 +38,10 @@ class Cloud(namedtuple("Cloud", "name authority_host graph_endpoint exchange_end
     def resource(self, resource):
         """Token audience of ``graph`` or ``exchange``."""
         return getattr(self, "%s_resource" % _known(resource))
+
+    def ews_url(self):
+        """The EWS endpoint on the cloud's Exchange host; None when the cloud has no Exchange endpoint."""
+        return self.exchange_endpoint + EWS_PATH if self.exchange_endpoint else None
 
     def scope(self, resource):
         """The ``/.default`` scope that asks for every permission granted on ``resource``."""

@@ -5,7 +5,7 @@
 """Why a mail smoke test failed and what to do: the failing step, the exact answer, cause and remedy.
 
 ``CASES`` is the table: one entry per known failure (Entra sign-in codes of FACTS.md section 6,
-Exchange Online's SMTP answers of section 5, Graph ``sendMail`` errors, IMAP read-back). The
+Exchange Online's SMTP answers of section 5, Graph ``sendMail`` errors, EWS answers, IMAP read-back). The
 classifiers pick the case from the service's code first; where one answer has several causes (Exchange
 answers ``535 5.7.3`` for all of them), the claims of the token that was presented narrow it down.
 The claims are read, never the token. Private to the collection: the interface may change in any release.
@@ -204,6 +204,53 @@ CASES = {
     "service_unreachable": Case(
         "The service could not be reached: {detail}.",
         "Check the endpoint, the network path and ca_bundle."),
+    # -- Exchange Web Services (Monitor ERP) -----------------------------------------------------
+    "ews_wrong_audience": Case(
+        "The token is for {audience}, not for Exchange Online: EWS refuses it (a Microsoft Graph token sent to EWS).",
+        "Ask for https://outlook.office365.com/EWS.AccessAsUser.All (delegated, as the Monitor ERP guide does) or "
+        "https://outlook.office365.com/.default (app-only, with full_access_as_app)."),
+    "ews_unauthorized": Case(
+        "EWS did not accept the token.",
+        "See the answer's x-ms-diagnostics; get a new token for https://outlook.office365.com and run the test again."),
+    "ews_scope_missing": Case(
+        "The delegated token of {username} carries no EWS.AccessAsUser.All (it has: {scopes}), so EWS answers "
+        "\"not enough scope\".",
+        "Add the delegated permission EWS.AccessAsUser.All of Office 365 Exchange Online to app {client_id} "
+        "(mailauth.m365.app_registration, api_permissions; the monitor_erp profile has it) and grant admin consent "
+        "with mailauth.m365.admin_consent, then sign in again."),
+    "ews_app_role_missing": Case(
+        "The app-only token of {client_id} carries no full_access_as_app role, which app-only EWS needs.",
+        "Grant full_access_as_app of Office 365 Exchange Online with mailauth.m365.admin_consent, or sign in as the "
+        "user the product signs in as (sign_in=password for Monitor ERP)."),
+    "ews_not_allowed": Case(
+        "Exchange Online blocks EWS for app {client_id}: since 2026-10-01 only applications on the tenant's EWS "
+        "application allow list (EwsAllowedAppIDs) may use EWS.",
+        "Put the app on the list with mailauth.m365.exchange_ews_allow_list (app_ids.add: [{client_id}]); the "
+        "tenant_mail_app role does it for profiles with exchange.ews_allow_list (monitor_erp). A change can take up "
+        "to 24 hours to apply. The list only helps until 2027-04-01, when EWS ends for every tenant: move the product "
+        "to Microsoft Graph or SMTP before then."),
+    "ews_retired": Case(
+        "Exchange Web Services is switched off in Exchange Online for every tenant since 2027-04-01.",
+        "No setting brings it back: move the product to Microsoft Graph (Mail.Send) or SMTP AUTH (SMTP.Send) and "
+        "change its profile's transport."),
+    "ews_disabled": Case(
+        "EWS is switched off by the tenant: for the organization, for the mailbox {mailbox}, or by the EWS user-agent "
+        "policy (EwsApplicationAccessPolicy).",
+        "Turn it on with mailauth.m365.exchange_ews_allow_list (ews_enabled: true) for the organization, "
+        "Set-CASMailbox {mailbox} -EwsEnabled $true for the mailbox, or allow the product's user agent "
+        "(Set-OrganizationConfig -EwsAllowList)."),
+    "ews_mailbox_not_found": Case(
+        "Exchange Online has no mailbox for {mailbox}: the user has no Exchange Online licence, or the address is "
+        "wrong.",
+        "Licence {mailbox} for Exchange Online (or fix mailbox); Monitor ERP sends from the mailbox of the user it "
+        "signs in as."),
+    "ews_access_denied": Case(
+        "EWS refused {identity} access to the mailbox {mailbox}.",
+        "A delegated sign-in sends from the user's own mailbox: set mailbox to the signed-in user. App-only needs "
+        "full_access_as_app and a mailbox the application access policies allow."),
+    "ews_refused": Case(
+        "EWS refused {step}.",
+        "See the answer; it comes from Exchange unchanged."),
     # -- verify (IMAP) --------------------------------------------------------------------------
     "imap_auth_failed": Case(
         "The IMAP sign-in to {mailbox} for the delivery check failed.",
@@ -462,6 +509,63 @@ def diagnose_graph(error, context, step="send"):
                                        "resourcenotfound", "request_resourcenotfound"):
         return diagnosis("graph_mailbox_not_found", step, answer, context)
     return diagnosis("graph_bad_request", step, answer, context)
+
+
+# -- Exchange Web Services ------------------------------------------------------------------------
+EWS_RETIRED = 1806537600  # 2027-04-01T00:00:00Z (FACTS.md section 4)
+EWS_CODES = {
+    "errorsendasdenied": "send_as_denied",
+    "errornonexistentmailbox": "ews_mailbox_not_found",
+    "erroraccessdenied": "ews_access_denied",
+    "errorimpersonateuserdenied": "ews_access_denied",
+    "errorinvalidexchangeimpersonationheaderdata": "ews_access_denied",
+    "errorserverbusy": "throttled",
+}
+
+
+def diagnose_ews(error, context):
+    """Diagnosis of an ``EwsError`` (``_ews.py``) at ``check`` or ``send``."""
+    step, answer = error.step, error.answer
+    if error.transport:
+        if error.ambiguous:
+            return diagnosis("send_unknown", step, answer, context)
+        if "certificate verify failed" in error.message.lower():
+            return diagnosis("tls_untrusted", step, answer, context, detail=error.message)
+        return diagnosis("service_unreachable", step, answer, context, detail=error.message)
+    code = (error.code or "").lower()
+    if code == "errorinvalidrecipients":
+        return diagnosis("recipient_rejected", step, answer, context, detail=error.message)
+    if code in EWS_CODES:
+        return diagnosis(EWS_CODES[code], step, answer, context)
+    if code:
+        return diagnosis("ews_refused", step, answer, context)
+    reason = (error.diagnostics or error.message or "").lower()
+    claims = context.claims
+    if error.status == 401:
+        audience = (claims.get("aud") or "").rstrip("/")
+        if reason.startswith("2000003") or "audience" in reason or (
+                audience and audience.lower() not in [value.lower() for value in EXCHANGE_AUDIENCES]):
+            return diagnosis("ews_wrong_audience", step, answer, context)
+        expires = claims.get("exp")
+        if "expired" in reason or (isinstance(expires, (int, float)) and expires < context.now):
+            return diagnosis("token_expired", step, answer, context,
+                             expired=time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(expires)) if expires else "?")
+        return diagnosis("ews_unauthorized", step, answer, context)
+    if error.status == 403:
+        if "scope" in reason:
+            if context.app_only:
+                return diagnosis("ews_app_role_missing", step, answer, context)
+            return diagnosis("ews_scope_missing", step, answer, context,
+                             scopes=" ".join((claims.get("scp") or "").split()) or "none")
+        if "retired" in reason or context.now >= EWS_RETIRED:
+            return diagnosis("ews_retired", step, answer, context)
+        if "ewsenabled" in reason or "user agent" in reason or "disabled" in reason:
+            return diagnosis("ews_disabled", step, answer, context)
+        # Otherwise, since 2026-10-01 a 403 from EWS is most likely the allow list.
+        return diagnosis("ews_not_allowed", step, answer, context)
+    if error.status in (429, 503):
+        return diagnosis("throttled", step, answer, context)
+    return diagnosis("ews_refused", step, answer, context)
 
 
 def summary(found):

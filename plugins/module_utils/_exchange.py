@@ -24,7 +24,7 @@ from ansible_collections.mailauth.m365.plugins.module_utils._errors import (
     MailauthError,
     ParameterError,
 )
-from ansible_collections.mailauth.m365.plugins.module_utils._http import backoff_delay
+from ansible_collections.mailauth.m365.plugins.module_utils._http import AMBIGUOUS_WRITE_RESENDS, backoff_delay
 
 # The arbitration mailbox Exchange routes app-only admin requests to; the tenant GUID follows the @.
 ANCHOR_MAILBOX = "APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@%s"
@@ -139,14 +139,18 @@ class ExchangeClient:
 
         When the request got no answer (connection lost, gateway timeout), ``applied()`` reads back with the
         matching ``Get-`` cmdlet: True means the write happened and is not sent again, else it is re-sent
-        once. Returns the ``CmdletResult`` (empty when the read-back showed it applied).
+        (up to ``AMBIGUOUS_WRITE_RESENDS`` times). Returns the ``CmdletResult`` (empty when the read-back showed it applied).
         """
-        try:
-            return self.invoke(cmdlet, **parameters)
-        except AmbiguousWriteError:
-            if applied():
-                return CmdletResult()
-            return self.invoke(cmdlet, **parameters)
+        resends = 0
+        while True:
+            try:
+                return self.invoke(cmdlet, **parameters)
+            except AmbiguousWriteError:
+                if resends >= AMBIGUOUS_WRITE_RESENDS:
+                    raise
+                if applied():
+                    return CmdletResult()
+                resends += 1
 
     def _post(self, cmdlet, url, body):
         idempotent = is_read(cmdlet)

@@ -20,7 +20,11 @@ from ansible_collections.mailauth.m365.plugins.module_utils._errors import (
     MailauthError,
     ParameterError,
 )
-from ansible_collections.mailauth.m365.plugins.module_utils._http import wait_for_replication, wait_until
+from ansible_collections.mailauth.m365.plugins.module_utils._http import (
+    AMBIGUOUS_WRITE_RESENDS,
+    wait_for_replication,
+    wait_until,
+)
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 EXCHANGE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
@@ -136,7 +140,7 @@ def create_once(graph, path, body, find, duplicate, what, permission=None, sleep
 
     ``find()`` reads the object (None when absent). Replication lag of the objects the body
     references is waited out. A POST whose fate is unknown (``AmbiguousWriteError``) is sent again
-    only when ``find()`` does not show it. An answer containing ``duplicate`` means it exists
+    only when ``find()`` does not show it (up to ``AMBIGUOUS_WRITE_RESENDS`` times). An answer containing ``duplicate`` means it exists
     already: the object ``find()`` then shows (once replicated) is returned with ``created`` False.
     """
     waits = dict(timeout=timeout, include_forbidden=False)
@@ -146,13 +150,17 @@ def create_once(graph, path, body, find, duplicate, what, permission=None, sleep
         return wait_for_replication(lambda: graph.post(path, body, permission=permission), **waits)[0], True
 
     try:
-        try:
-            return post()
-        except AmbiguousWriteError:
-            existing = find()
-            if existing is not None:
-                return existing, False
-            return post()
+        resends = 0
+        while True:
+            try:
+                return post()
+            except AmbiguousWriteError:
+                if resends >= AMBIGUOUS_WRITE_RESENDS:
+                    raise
+                existing = find()
+                if existing is not None:
+                    return existing, False
+                resends += 1
     except GraphError as err:
         if duplicate not in (err.service_message or ""):
             raise

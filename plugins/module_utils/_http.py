@@ -48,9 +48,12 @@ else:
 
 USER_AGENT = "mailauth.m365"
 DEFAULT_TIMEOUT = 60
-DEFAULT_BACKOFF_RETRIES = 8
+DEFAULT_BACKOFF_RETRIES = 15  # 16 tries, as go-azure-sdk (FACTS.md section 3)
 DEFAULT_BACKOFF_MAX_DELAY = 60
 RETRY_STATUSES = frozenset((429, 503, 504))
+# A write whose answer was lost is read back and, when it did not happen, sent again: at most this many
+# times (each try may lose its answer too; at a 3 % drop rate five in a row are one in 40 million).
+AMBIGUOUS_WRITE_RESENDS = 5
 METADATA_CACHE_SECONDS = 24 * 3600
 # Graph PATCH sets properties to given values (and the create-if-missing upsert is keyed), so
 # sending it twice has the effect of sending it once.

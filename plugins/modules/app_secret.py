@@ -299,7 +299,7 @@ from ansible_collections.mailauth.m365.plugins.module_utils._graph import (
     read_application,
     read_application_by_options,
 )
-from ansible_collections.mailauth.m365.plugins.module_utils._http import wait_for_replication
+from ansible_collections.mailauth.m365.plugins.module_utils._http import AMBIGUOUS_WRITE_RESENDS, wait_for_replication
 from ansible_collections.mailauth.m365.plugins.module_utils._module import run_module
 from ansible_collections.mailauth.m365.plugins.module_utils._reconcile import make_diff
 
@@ -472,12 +472,16 @@ def add_password(clients, app, display_name, end):
         return clients.graph.post(path, body, permission=REQUIRED_PERMISSION)
 
     waits = dict(sleep=clients.sleep, clock=clients.clock, include_forbidden=False)
-    try:
-        return wait_for_replication(post, **waits)[0]
-    except AmbiguousWriteError:
-        discard_unknown(clients, app, display_name, known)
-        del attempts[:]
-        return wait_for_replication(post, **waits)[0]
+    resends = 0
+    while True:
+        try:
+            return wait_for_replication(post, **waits)[0]
+        except AmbiguousWriteError:
+            if resends >= AMBIGUOUS_WRITE_RESENDS:
+                raise
+            discard_unknown(clients, app, display_name, known)
+            del attempts[:]
+            resends += 1
 
 
 def discard_unknown(clients, app, display_name, known):

@@ -12,13 +12,14 @@ version_added: 0.1.0
 description:
   - The "Test e-mail" button of every product guide, as a task. Signs in exactly as the product does
     (O(sign_in)), sends a real message over SMTP submission with XOAUTH2 or OAUTHBEARER (or through
-    Microsoft Graph C(sendMail) for products that use Mail.Send), and with O(verify_delivery=true) reads it
+    Microsoft Graph C(sendMail) for products that use Mail.Send, or through Exchange Web Services C(CreateItem)
+    for products that use EWS such as Monitor ERP), and with O(verify_delivery=true) reads it
     back from the recipient's mailbox over IMAP with XOAUTH2, reporting how long delivery took.
   - When a step fails the task fails with a RV(diagnosis) - the failing step, the exact answer of Entra ID or
     the mail server, the likely cause and the remedy (usually another module of this collection) - for
     example an expired client secret, missing admin consent, SMTP AUTH disabled for the mailbox or the tenant,
     a missing Exchange service principal or FullAccess, SendAs denied, a Microsoft Graph token sent to SMTP,
-    or a password sign-in of a user who must use MFA.
+    a password sign-in of a user who must use MFA, or an application missing from the tenant's EWS allow list.
   - Returns a transcript of the conversation in which every token and AUTH response is replaced by a
     description, and the time each step took.
   - Works with Exchange Online and with standards-based servers such as Dovecot, which limit the length of
@@ -60,8 +61,8 @@ options:
       - Delegated permissions to ask for, as the product does, by name (C(SMTP.Send)) or full URI
         (C(https://outlook.office.com/SMTP.Send)). C(offline_access), C(openid) and C(profile) are added by the
         sign-in itself.
-      - Defaults to C(https://outlook.office.com/SMTP.Send) for SMTP and Microsoft Graph C(Mail.Send) for
-        O(transport=graph).
+      - Defaults to C(https://outlook.office.com/SMTP.Send) for SMTP, Microsoft Graph C(Mail.Send) for
+        O(transport=graph) and C(https://outlook.office365.com/EWS.AccessAsUser.All) for O(transport=ews).
       - Not used with O(sign_in=client_credentials), which always asks for C(/.default).
     type: list
     elements: str
@@ -70,9 +71,20 @@ options:
       - V(smtp) - SMTP submission with OAuth 2.0 (SMTP AUTH XOAUTH2 / OAUTHBEARER), as most products send.
       - V(graph) - Microsoft Graph C(POST /users/{mailbox}/sendMail), for products that use the Mail.Send
         permission (TrueChem).
+      - V(ews) - Exchange Web Services C(CreateItem) (SOAP, C(MessageDisposition=SendOnly)) at O(ews_url), for
+        products that use EWS (Monitor ERP). A delegated sign-in sends from the signed-in user's mailbox; app-only
+        (C(full_access_as_app)) impersonates O(mailbox). Since 2026-10-01 Exchange Online blocks EWS for
+        applications missing from the tenant's EWS allow list (M(mailauth.m365.exchange_ews_allow_list)), and
+        EWS ends for every tenant on 2027-04-01.
     type: str
-    choices: [smtp, graph]
+    choices: [smtp, graph, ews]
     default: smtp
+  ews_url:
+    description:
+      - The EWS endpoint for O(transport=ews). Defaults to C(/EWS/Exchange.asmx) on the cloud's Exchange Online host
+        (C(https://outlook.office365.com/EWS/Exchange.asmx) in the public cloud, O(exchange_endpoint) with
+        O(cloud=custom)).
+    type: str
   smtp_host:
     description:
       - The SMTP submission server. Defaults to the cloud's (C(smtp.office365.com) in the public cloud).
@@ -114,6 +126,8 @@ options:
       - The mailbox the product sends from - the C(user=) of the AUTH response, and for delegated sign-ins the
         signed-in user (or a mailbox that user has FullAccess to).
       - With O(transport=graph) the mailbox whose C(sendMail) is called (C(/users/{mailbox}/sendMail)).
+      - With O(transport=ews) and a delegated sign-in the signed-in user (its mailbox sends); app-only, the
+        mailbox impersonated.
     type: str
     required: true
   from_address:
@@ -213,7 +227,9 @@ attributes:
     support: full
     details:
       - Signs in and authenticates to the SMTP server (up to C(235 Authentication successful)), then quits
-        without sending; with O(transport=graph) only signs in. Reports C(changed) as a real run would.
+        without sending; with O(transport=graph) only signs in; with O(transport=ews) signs in and reads the
+        sender's Sent Items folder (C(GetFolder)), which proves that EWS takes the token for the mailbox (and the
+        EWS allow list), without sending. Reports C(changed) as a real run would.
   diff_mode:
     support: none
   idempotent:
@@ -282,6 +298,16 @@ EXAMPLES = r"""
     mailbox: lab@contoso.com
     to: [lab-manager@contoso.com]
 
+- name: Monitor ERP - EWS with the user's password, as the product sends
+  mailauth.m365.mail_smoke_test:
+    tenant_id: "{{ m365_tenant_id }}"
+    client_id: "{{ monitor_app.application.app_id }}"
+    sign_in: password
+    transport: ews
+    mailbox: erp@contoso.com
+    password: "{{ erp_mailbox_password }}"
+    to: [purchasing@contoso.com]
+
 - name: Check mode signs in and authenticates without sending anything
   mailauth.m365.mail_smoke_test:
     tenant_id: "{{ m365_tenant_id }}"
@@ -307,7 +333,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 sent:
-  description: Whether a message was handed over (accepted by the SMTP server, or by Graph with C(202)).
+  description: Whether a message was handed over (accepted by the SMTP server, by Graph with C(202), or by EWS
+    with C(NoError)).
   returned: always
   type: bool
   sample: true
@@ -327,7 +354,7 @@ test_id:
   type: str
   sample: 3f5c2a9e-6d1b-4f0e-9a8c-2b7d1e4f6a90
 message_id:
-  description: The C(Message-ID) of the message (SMTP), or null when Graph assigns it.
+  description: The C(Message-ID) of the message (SMTP), or null when Graph or EWS assigns it.
   returned: always
   type: str
   sample: "<170012345678.12345.987654321@contoso.com>"
@@ -337,7 +364,7 @@ subject:
   type: str
   sample: mailauth.m365 smoke test 3f5c2a9e-6d1b-4f0e-9a8c-2b7d1e4f6a90
 transport:
-  description: V(smtp) or V(graph).
+  description: V(smtp), V(graph) or V(ews).
   returned: always
   type: str
   sample: smtp
@@ -347,7 +374,7 @@ server:
   type: dict
   contains:
     host:
-      description: SMTP host (or the Graph endpoint).
+      description: SMTP host (or the Graph endpoint, or the EWS URL).
       type: str
       sample: smtp.office365.com
     port:
@@ -423,7 +450,9 @@ transcript:
     - "C: <XOAUTH2 response for user=enaio@contoso.com, token redacted, 2180 bytes>"
     - "S: 235 2.7.0 Authentication successful"
 timings:
-  description: Seconds spent in each step (C(token), C(connect), C(starttls), C(auth), C(send), C(verify)).
+  description:
+    - Seconds spent in each step (C(token), C(connect), C(starttls), C(auth), C(send), C(verify); C(check) for
+      the EWS access check of check mode).
   returned: always
   type: dict
   sample: {token: 0.21, connect: 0.05, starttls: 0.03, auth: 0.12, send: 0.4, verify: 2.6}
@@ -433,7 +462,7 @@ diagnosis:
   type: dict
   contains:
     step:
-      description: The failing step (C(token), C(connect), C(starttls), C(auth), C(send), C(verify)).
+      description: The failing step (C(token), C(connect), C(starttls), C(auth), C(check), C(send), C(verify)).
       type: str
       sample: auth
     case:
@@ -462,6 +491,7 @@ from email.message import EmailMessage
 from urllib.parse import quote, urlsplit
 
 from ansible_collections.mailauth.m365.plugins.module_utils import _diagnose as diagnose
+from ansible_collections.mailauth.m365.plugins.module_utils._clouds import normalize_url
 from ansible_collections.mailauth.m365.plugins.module_utils._errors import (
     AuthError,
     GraphError,
@@ -469,6 +499,7 @@ from ansible_collections.mailauth.m365.plugins.module_utils._errors import (
     ParameterError,
     TransportError,
 )
+from ansible_collections.mailauth.m365.plugins.module_utils._ews import EwsClient, EwsError
 from ansible_collections.mailauth.m365.plugins.module_utils._http import RestClient
 from ansible_collections.mailauth.m365.plugins.module_utils._module import run_module, settings_from_params
 from ansible_collections.mailauth.m365.plugins.module_utils._signin import (
@@ -496,7 +527,8 @@ ARGUMENT_SPEC = dict(
     username=dict(type="str"),
     password=dict(type="str", no_log=True),
     scopes=dict(type="list", elements="str"),
-    transport=dict(type="str", default="smtp", choices=["smtp", "graph"]),
+    transport=dict(type="str", default="smtp", choices=["smtp", "graph", "ews"]),
+    ews_url=dict(type="str"),
     smtp_host=dict(type="str"),
     smtp_port=dict(type="int"),
     tls=dict(type="str", default="starttls", choices=["starttls", "implicit"]),
@@ -602,6 +634,11 @@ class SmokeTest:
             self.smtp_host, self.smtp_port = self.smtp_endpoint()
         else:
             self.check_no_smtp_options()
+        if params["transport"] == "ews":
+            self.ews_url = self.ews_endpoint()
+        elif params.get("ews_url"):
+            self.module.warn("ews_url only applies to transport=ews and was ignored: transport is %s."
+                             % params["transport"])
         if params["verify_delivery"]:
             self.imap_host, self.imap_port = self.imap_endpoint()
 
@@ -625,6 +662,13 @@ class SmokeTest:
         port = params.get("smtp_port") or (465 if params["tls"] == "implicit" else 587)
         return host, port
 
+    def ews_endpoint(self):
+        url = self.params.get("ews_url") or self.cloud.ews_url()
+        if not url:
+            raise ParameterError("ews_url", "is required with transport=ews and cloud=%s without exchange_endpoint."
+                                 % self.cloud.name, "Give the EWS URL, e.g. https://outlook.office365.com/EWS/Exchange.asmx.")
+        return normalize_url("ews_url", url)
+
     def imap_endpoint(self):
         params = self.params
         host = params.get("imap_host")
@@ -644,6 +688,8 @@ class SmokeTest:
         check_mode = self.module.check_mode
         if self.params["transport"] == "graph":
             self.send_graph(check_mode)
+        elif self.params["transport"] == "ews":
+            self.send_ews(check_mode)
         else:
             self.send_smtp(check_mode)
         if self.params["verify_delivery"] and not check_mode:
@@ -761,6 +807,35 @@ class SmokeTest:
                 self.fail(diagnose.diagnose_graph(err, self.context(self.cloud.graph_endpoint)))
         request_id = " (request-id %s)" % answer.request_id if answer.request_id else ""
         self.transcript.add("S", "HTTP %d%s" % (answer.status, request_id))
+        self.sent_at = self.clock()
+        self.result["sent"] = True
+
+    def send_ews(self, check_mode):
+        params = self.params
+        app_only = self.sign_in.method == "client_credentials"
+        # The scope of Microsoft's EWS OAuth guide (and Monitor ERP's manifest): on https://outlook.office365.com.
+        scopes = self.scopes(params.get("scopes"), ["EWS.AccessAsUser.All"], self.cloud.exchange_resource)
+        token = self.get_token(self.sign_in, "exchange", scopes)
+        self.transcript.add_secret(token, "<token>")
+        self.result["server"] = dict(host=self.ews_url, port=None, tls="https", mechanism="Bearer")
+        client = EwsClient(self.ews_url, self.clients.session, token, self.transcript,
+                           impersonate=self.mailbox if app_only else None,
+                           backoff_retries=self.settings.backoff_retries,
+                           backoff_max_delay=self.settings.backoff_max_delay, sleep=self.sleep)
+        context = self.context(self.ews_url, scopes=scopes)
+        try:
+            if check_mode:
+                with self.transcript.timed("check"):
+                    client.check_access()
+                self.transcript.note("check mode: EWS accepted the sign-in for %s; nothing was sent" % self.mailbox)
+                self.result["changed"] = True
+                return
+            sender = self.from_address if self.from_address.lower() != self.mailbox.lower() else None
+            with self.transcript.timed("send"):
+                client.send(self.subject, params["body"], self.to, from_address=sender,
+                            headers=[(SMOKE_TEST_HEADER, self.test_id)])
+        except EwsError as err:
+            self.fail(diagnose.diagnose_ews(err, context))
         self.sent_at = self.clock()
         self.result["sent"] = True
 

@@ -35,8 +35,13 @@ options:
       - V(get) reads the stored secret; RV(found) says whether there is one.
       - V(present) stores the secret (O(value) and its metadata), replacing what was stored.
       - V(absent) deletes the file.
+      - V(pending) notes, before a secret is created, which secrets the application already has (O(key_ids)), in
+        a marker beside the file (C(.<app>.pending), no secret in it). A run killed after the secret was created
+        but before it was stored leaves the marker, and RV(pending) tells the next run which secrets it may
+        remove, those neither listed nor stored, whose value nobody has. V(present) removes the marker.
+      - V(settled) removes the marker, after such secrets were removed.
     type: str
-    choices: [present, absent, get]
+    choices: [present, absent, get, pending, settled]
     required: true
   tenant:
     description:
@@ -82,6 +87,12 @@ options:
       - Default Ansible's C(DEFAULT_VAULT_ENCRYPT_IDENTITY) setting, else the first password given.
       - Reading tries every password given.
     type: str
+  key_ids:
+    description:
+      - With O(state=pending), the key IDs of the secrets the application has before a new one is created
+        (V([]) for none).
+    type: list
+    elements: str
   mode:
     description: Mode of the files.
     type: str
@@ -212,6 +223,14 @@ secret:
       description: The secret's value, only with O(state=get).
       type: str
       sample: Xy7Q~abcdefghijklmnopqrstuvwxyz0123456789
+pending:
+  description:
+    - With O(state=get), the key IDs of O(state=pending) when a secret creation was started and never stored
+      (the run was interrupted); V(null) when there is no marker.
+  returned: with O(state=get)
+  type: list
+  elements: str
+  sample: ["0a1b2c3d-1111-2222-3333-444455556666"]
 vault_id:
   description: The vault ID the file was encrypted with, when this run wrote it.
   returned: when written

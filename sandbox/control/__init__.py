@@ -19,6 +19,9 @@ class ControlService(Service):
         r.add("PUT", "/_sandbox/realism", self.put_realism)
         r.add("DELETE", "/_sandbox/realism", self.reset_realism)
         r.add("POST", "/_sandbox/reset", self.reset_state)
+        r.add("POST", "/_sandbox/tenants", self.add_tenants)
+        r.add("GET", "/_sandbox/tokens", self.tokens)
+        r.add("DELETE", "/_sandbox/tokens", self.forget_tokens)
 
     def health(self, req):
         return json_response(200, {"status": "ok", "services": self.ctx.urls, "objects": self.ctx.store.count()})
@@ -37,6 +40,14 @@ class ControlService(Service):
         self.ctx.log.reset()
         return json_response(204, b"")
 
+    def tokens(self, req):
+        issued = self.ctx.tokens.issued_tokens(req.query.get("kind"))
+        return json_response(200, {"count": len(issued), "value": issued})
+
+    def forget_tokens(self, req):
+        self.ctx.tokens.forget_issued()
+        return json_response(204, b"")
+
     def get_realism(self, req):
         return json_response(200, self.ctx.realism.snapshot())
 
@@ -49,6 +60,15 @@ class ControlService(Service):
     def reset_realism(self, req):
         self.ctx.realism.reset()
         return json_response(200, self.ctx.realism.snapshot())
+
+    def add_tenants(self, req):
+        """{"extra": N}: tenants tenant001..tenantN exist afterwards, each made like the seed's first."""
+        count = (req.json() or {}).get("extra")
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 500:
+            return json_response(400, {"error": {"code": "BadRequest", "message":
+                                                 "extra must be a whole number from 0 to 500, e.g. {\"extra\": 48}"}})
+        added = self.sandbox.add_tenants(count)
+        return json_response(200, {"added": added, "tenants": len(self.ctx.directory.tenants())})
 
     def reset_state(self, req):
         self.sandbox.reseed()

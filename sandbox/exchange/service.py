@@ -22,7 +22,7 @@ from .. import directory as d
 from ..tokens import TokenError
 from ..web import Response, Service, json_response
 from . import errors
-from . import organization, principals, rbac, recipients
+from . import ews, organization, principals, rbac, recipients
 from .cmdlet import CMDLETS, Invocation
 
 # Importing these modules registers their cmdlets in CMDLETS.
@@ -56,10 +56,12 @@ class ExchangeService(Service):
     def __init__(self, ctx):
         super().__init__(ctx)
         self.router.add("POST", ROUTE, self.invoke)
+        control = getattr(ctx, "control", None)
+        self.ews = ews.Ews(ctx, control)  # Exchange Web Services, on the same host (ews.py)
+        self.router.add("POST", ews.ROUTE, self.ews.handle, name=ews.ROUTE)
         self.limits = dict(LIMIT_DEFAULTS)
         self.running = collections.Counter()
         self.lock = threading.Lock()
-        control = getattr(ctx, "control", None)
         if control is not None:
             for method in ("GET", "PUT", "DELETE"):
                 control.router.add(method, "/_sandbox/exchange/limits", self.control_limits)
@@ -84,9 +86,13 @@ class ExchangeService(Service):
                                                     "%s: %s" % (type(exc).__name__, exc), task=False))
 
     def throttled(self, req, retry_after):
+        if ews.is_ews(req):
+            return ews.server_busy(retry_after)
         return self.error(req, errors.throttled(retry_after, self.limits["concurrency"]))
 
     def unavailable(self, req, retry_after):
+        if ews.is_ews(req):
+            return ews.server_busy(retry_after)
         return self.error(req, errors.unavailable(retry_after))
 
     # --- control API ---------------------------------------------------------------------------------
@@ -110,6 +116,7 @@ class ExchangeService(Service):
         try:
             claims = self._authenticate(req)
             name, given = self._cmdlet_input(req)
+            req.log_fields["cmdlet"] = name  # the request log tells reads from writes by it
             spec = CMDLETS.get(name.lower())
             caller_roles = self._authorize(claims, spec, name)
             if spec is None or (caller_roles == "reader" and not spec.reads):

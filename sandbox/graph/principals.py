@@ -44,6 +44,10 @@ def _new(call, body):
     app, owner_tid = _application_for(call, app_id)
     # The *.OwnedBy permission covers only service principals of applications the caller owns in this tenant.
     call.caller.require("servicePrincipals.write", objects.owner_ids(app) if owner_tid == call.tid else [])
+    if str(body.get("servicePrincipalType", "")).lower() == "application":
+        # Graph takes the type it sets itself on a create (azure.azcollection's azure_rm_adserviceprincipal
+        # always sends it); any other value, or any value on an update, is refused as read-only.
+        body = {k: v for k, v in body.items() if k != "servicePrincipalType"}
     _check_write(body, creating=True)
     sp = d.service_principal_doc(call.tenant, app, owner_tid)
     objects.apply_patch(sp, {k: v for k, v in body.items() if k != "appId"})

@@ -107,6 +107,26 @@ def playbook_run(conn, tenant, cache_dir):
     return spent
 
 
+def compare(sandbox, runs):
+    """For tests/bench/run.py: the bare script, the module in process and the task through ansible-playbook,
+    each `runs` times (medians), and the requests of one run of each from the sandbox's request log."""
+    conn = sandbox.conn
+    tenant = next(item for item in conn["tenants"] if item["key"] == "contoso")
+    cache_dir = tempfile.mkdtemp(prefix="bench-cache-")
+    baseline_run(conn, tenant)  # warm-up, as in main()
+    module_run(conn, tenant, cache_dir)
+    rows = []
+    for label, run in (("bare smtplib script", lambda: baseline_run(conn, tenant)),
+                       ("mail_smoke_test in process", lambda: module_run(conn, tenant, cache_dir)[0]),
+                       ("mail_smoke_test via ansible-playbook", lambda: playbook_run(conn, tenant, cache_dir))):
+        sandbox.control("DELETE", "/requests")
+        times = [run()]
+        log = sandbox.control("GET", "/requests?entries=1")
+        times += [run() for _run in range(runs - 1)]
+        rows.append({"label": label, "seconds": statistics.median(times), "runs": runs, "log": log})
+    return rows
+
+
 def describe(name, values):
     return "%-34s median %7.1f ms   min %7.1f ms   max %7.1f ms   (n=%d)" % (
         name, 1000 * statistics.median(values), 1000 * min(values), 1000 * max(values), len(values))

@@ -1,9 +1,10 @@
 """Runs every integration target (tests/integration/targets/*) with ansible-playbook against the sandbox."""
 import os
 import subprocess
-import sys
 
 import pytest
+
+from site_helpers import playbook_command
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TARGETS_DIR = os.path.join(ROOT, "tests", "integration", "targets")
@@ -11,13 +12,8 @@ TARGETS = sorted(name for name in os.listdir(TARGETS_DIR) if os.path.isdir(os.pa
 
 
 def run_playbook(sandbox, playbook, *extra, check=True):
-    env = dict(os.environ, MAILAUTH_SANDBOX_DIR=sandbox.state_dir, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    env.setdefault("ANSIBLE_HOME", os.path.join(ROOT, ".build", "ansible-home"))
-    env.setdefault("ANSIBLE_LOCAL_TEMP", os.path.join(ROOT, ".build", "ansible-tmp"))
-    bin_dir = os.path.dirname(sys.executable)  # the venv's bin, where ansible-playbook is
-    result = subprocess.run([os.path.join(bin_dir, "ansible-playbook"), playbook, *extra], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=900, check=False)
+    argv, env = playbook_command(sandbox, playbook, *extra)
+    result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
     if check and result.returncode != 0:
         pytest.fail("ansible-playbook %s failed (rc %d):\n%s\n%s" % (playbook, result.returncode,
                                                                      result.stdout[-20000:], result.stderr[-5000:]))

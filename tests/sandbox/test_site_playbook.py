@@ -16,135 +16,27 @@ import uuid
 
 import pytest
 import yaml
-from ansible.parsing.vault import VaultLib, VaultSecret
 
+from site_helpers import EXCHANGE_APP, GRAPH_APP, PEOPLE, Tenant, decrypt_stored, make_site, remove_site
+from site_helpers import recap as site_recap
 from test_integration_targets import run_playbook
 
-GRAPH_APP = "00000003-0000-0000-c000-000000000000"
-EXCHANGE_APP = "00000002-0000-0ff1-ce00-000000000000"
 XLR_SCOPES = {"offline_access", "openid", "profile", "SMTP.Send", "User.Read"}
-ANCHOR = "APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@%s"
-VAULT_PASSWORD = "sandbox test only"
-# Per tenant: the enaio sender and its sending user, the XLReporter sender.
-PEOPLE = {"contoso": ("enaio@contoso.example", "alice@contoso.example", "reports@contoso.example"),
-          "fabrikam": ("plant@fabrikam.example", "bob@fabrikam.example", "reports@fabrikam.example")}
 
 
 def recap(stdout):
     """{host: {ok, changed, failed, ...}} from the PLAY RECAP."""
-    found = re.findall(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", stdout, re.M)
+    found = site_recap(stdout)
     assert found, stdout[-3000:]
-    return {host: dict(zip(("ok", "changed", "unreachable", "failed"), map(int, numbers)))
-            for host, *numbers in found}
-
-
-class Tenant:
-    """Independent reads (and clean-up) of one sandbox tenant, as its automation identity, with plain HTTP."""
-
-    def __init__(self, sandbox, key):
-        self.sandbox = sandbox
-        self.key = key
-        self.info = sandbox.tenant(key)
-        self.session = sandbox.session()
-        self.graph_token = sandbox.app_token(key)
-        self.exchange_token = sandbox.app_token(key, "https://outlook.office365.com")
-
-    def _retry(self, call):
-        for _attempt in range(30):
-            answer = call()
-            if answer.status_code != 429:
-                return answer
-            time.sleep(float(answer.headers.get("Retry-After", 1)))
-        return answer
-
-    def graph(self, path, **params):
-        answer = self._retry(lambda: self.session.get(
-            self.sandbox.conn["graph_endpoint"] + "/v1.0/" + path, params=params,
-            headers={"Authorization": "Bearer " + self.graph_token}, timeout=30))
-        answer.raise_for_status()
-        return answer.json()
-
-    def graph_delete(self, path):
-        self.session.delete(self.sandbox.conn["graph_endpoint"] + "/v1.0/" + path,
-                            headers={"Authorization": "Bearer " + self.graph_token}, timeout=30)
-
-    def exchange(self, cmdlet, **parameters):
-        answer = self._retry(lambda: self.session.post(
-            "%s/adminapi/beta/%s/InvokeCommand" % (self.sandbox.conn["exchange_endpoint"], self.info["id"]),
-            json={"CmdletInput": {"CmdletName": cmdlet, "Parameters": parameters}},
-            headers={"Authorization": "Bearer " + self.exchange_token, "X-AnchorMailbox": ANCHOR % self.info["id"]},
-            timeout=30))
-        return answer.json().get("value", []) if answer.status_code == 200 else []
-
-    def apps(self, unique_name):
-        return self.graph("applications", **{"$filter": "uniqueName eq '%s'" % unique_name})["value"]
-
-    def service_principals(self, app_id):
-        return self.graph("servicePrincipals", **{"$filter": "appId eq '%s'" % app_id})["value"]
-
-    def resource_sp(self, app_id):
-        return self.service_principals(app_id)[0]
-
-    def secret_works(self, client_id, value):
-        """Whether the secret signs in (client credentials for Exchange Online, as enaio does)."""
-        answer = self.session.post(
-            "%s/%s/oauth2/v2.0/token" % (self.sandbox.conn["authority_host"], self.info["id"]),
-            data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": value,
-                  "scope": "https://outlook.office365.com/.default"}, timeout=30)
-        return answer.status_code == 200
-
-    def inbox(self, mailbox):
-        return self.sandbox.control("GET", "/mailboxes/%s/messages?folder=INBOX" % mailbox)["value"]
+    return found
 
 
 @pytest.fixture(scope="module")
 def site(sandbox, tmp_path_factory):
     """An inventory beside which the secret store lives, with unique application names for this run."""
-    root = tmp_path_factory.mktemp("site")
-    suffix = uuid.uuid4().hex[:8]
-    names = {"enaio": "it-site-enaio-" + suffix, "xlreporter": "it-site-xlr-" + suffix}
-    conn = sandbox.conn
-    tenants, servers = {}, {}
-    for key, (sender, user, reports) in PEOPLE.items():
-        tenant = sandbox.tenant(key)
-        tenants[key] = {
-            "mailauth_m365_connection": {
-                "cloud": "custom", "authority_host": conn["authority_host"], "graph_endpoint": conn["graph_endpoint"],
-                "exchange_endpoint": conn["exchange_endpoint"], "ca_bundle": conn["ca_bundle"],
-                "tenant_id": tenant["id"], "client_id": tenant["automation"]["client_id"],
-                "client_certificate_path": tenant["automation"]["certificate_path"]},
-            "mailauth_tenant_domain": tenant["default_domain"],
-            "mailauth_app_defaults": {"smoke_test_smtp_host": conn["smtp"]["host"],
-                                      "smoke_test_smtp_port": conn["smtp"]["port"]},
-            "mailauth_apps": [
-                {"product": "enaio", "name": names["enaio"], "sender": sender, "users": [user]},
-                {"product": "xlreporter", "name": names["xlreporter"], "sender": reports}]}
-        for product, count in (("enaio", 2), ("xlreporter", 1)):
-            group = "%s_%s" % (key, product)
-            servers[group] = {"vars": {"mailauth_tenant": key, "mailauth_app": names[product]},
-                              "hosts": {"%s%d.%s" % (product, n, tenant["default_domain"]): {} for n in range(1, count + 1)}}
-    inventory = {"all": {
-        "vars": {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-                 "app_mail_config_dir": str(root / "servers") + "/{{ inventory_hostname }}"},
-        "children": {"mailauth_tenants": {"hosts": tenants}, "mailauth_servers": {"children": servers}}}}
-    inventory_dir = root / "inventory"
-    inventory_dir.mkdir()
-    (inventory_dir / "hosts.yml").write_text(yaml.safe_dump(inventory), encoding="utf-8")
-    password_file = root / "vault-password"
-    password_file.write_text(VAULT_PASSWORD + "\n", encoding="utf-8")
-    password_file.chmod(0o600)
-    yield dict(root=root, inventory=str(inventory_dir / "hosts.yml"), store=inventory_dir / "mailauth_secrets",
-               password_file=str(password_file), names=names, servers=servers)
-    for key in PEOPLE:
-        tenant = Tenant(sandbox, key)
-        for name in names.values():
-            for app in tenant.apps(name):
-                tenant.exchange("Remove-ServicePrincipal", Identity=app["appId"])
-                for sp in tenant.service_principals(app["appId"]):
-                    tenant.graph_delete("servicePrincipals/%s" % sp["id"])
-                tenant.graph_delete("applications/%s" % app["id"])
-        for mailbox in PEOPLE[key][0::2]:
-            tenant.exchange("Set-CASMailbox", Identity=mailbox, SmtpClientAuthenticationDisabled=None)
+    made = make_site(sandbox, tmp_path_factory.mktemp("site"))
+    yield made
+    remove_site(sandbox, made)
 
 
 def play(sandbox, site, playbook, *extra, check=True):
@@ -161,8 +53,7 @@ def stored(site, tenant, name):
     data = path.read_bytes()
     assert data.startswith(b"$ANSIBLE_VAULT;"), "not encrypted"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    plain = VaultLib([("default", VaultSecret(VAULT_PASSWORD.encode()))]).decrypt(data)
-    return yaml.safe_load(plain)["mailauth_secret"]
+    return decrypt_stored(data)
 
 
 def writes(log):

@@ -23,7 +23,7 @@ from requests.structures import CaseInsensitiveDict
 Sent = namedtuple("Sent", "method url headers body verify timeout")
 
 
-class Expected(namedtuple("Expected", "method url status json headers raises check")):
+class Expected(namedtuple("Expected", "method url status json headers raises check content")):
     """One scripted step: the request expected and the answer (or exception) it gets."""
 
 
@@ -35,9 +35,11 @@ class ScriptedTransport(BaseAdapter):
         self.script = deque()
         self.sent = []
 
-    def expect(self, method, url, status=200, json=None, headers=None, raises=None, check=None, times=1):
-        """Script an exchange (``times`` in a row). ``url`` matches scheme, host, port, path, and query if given."""
-        self.script.extend([Expected(method, url, status, json, headers or {}, raises, check)] * times)
+    def expect(self, method, url, status=200, json=None, headers=None, raises=None, check=None, times=1, content=None):
+        """Script an exchange (``times`` in a row). ``url`` matches scheme, host, port, path, and query if given.
+
+        The answer's body is ``json``, or the bytes ``content`` (an XML answer) with the ``headers`` given."""
+        self.script.extend([Expected(method, url, status, json, headers or {}, raises, check, content)] * times)
         return self
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
@@ -62,6 +64,8 @@ class ScriptedTransport(BaseAdapter):
         if step.json is not None:
             response._content = json.dumps(step.json).encode()  # pylint: disable=protected-access
             response.headers.setdefault("Content-Type", "application/json")
+        elif step.content is not None:
+            response._content = step.content  # pylint: disable=protected-access
         else:
             response._content = b""  # pylint: disable=protected-access
         response.encoding = "utf-8"

@@ -208,3 +208,30 @@ def test_the_action_shows_the_diff_when_asked(tmp_path):
     result = run_action(args, {}, diff=True, check_mode=True)
     assert result["changed"] is True and result["diff"]["after"]["value"] == "********"
     assert not os.path.exists(result["path"])
+
+
+def test_pending_leaves_a_marker_that_get_reports_and_present_removes(store):
+    path = store.path("contoso", "enaio-mail")
+    assert run_store(store, params("get"), False)["pending"] is None
+    run_store(store, params("pending", key_ids=["9F8E7D6C-AAAA-BBBB-CCCC-DDDDEEEEFFFF"]), False)
+
+    marker = os.path.join(os.path.dirname(path), ".enaio-mail.pending")
+    assert os.path.exists(marker) and stat.S_IMODE(os.stat(marker).st_mode) == 0o600
+    assert run_store(store, params("get"), False)["pending"] == ["9f8e7d6c-aaaa-bbbb-cccc-ddddeeeeffff"]
+    put(store)  # the secret being created is stored: the marker goes
+    assert not os.path.exists(marker) and run_store(store, params("get"), False)["pending"] is None
+
+
+def test_settled_removes_the_marker_and_check_mode_keeps_it(store):
+    run_store(store, params("pending", key_ids=[]), False)
+    assert run_store(store, params("get"), False)["pending"] == []
+    assert run_store(store, params("settled"), True)["changed"] is True
+    assert run_store(store, params("get"), False)["pending"] == []
+    assert run_store(store, params("settled"), False)["changed"] is True
+    assert run_store(store, params("get"), False)["pending"] is None
+    assert run_store(store, params("settled"), False)["changed"] is False
+
+
+def test_pending_needs_key_ids(store):
+    with pytest.raises(StoreError, match="Parameter key_ids"):
+        run_store(store, params("pending"), False)

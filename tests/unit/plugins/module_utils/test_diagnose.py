@@ -13,6 +13,7 @@ from ansible_collections.mailauth.m365.plugins.module_utils._errors import (
     ThrottledError,
     TransportError,
 )
+from ansible_collections.mailauth.m365.plugins.module_utils._ews import EwsError
 from ansible_collections.mailauth.m365.plugins.module_utils._smtp import MailProtocolError
 
 NOW = 2000000000
@@ -48,6 +49,12 @@ def graph(status, code, message="msg"):
                       request_id="req-1")
 
 
+def ews(status=200, code=None, diagnostics=None, message="", step="send"):
+    return EwsError(step, message, status=status, code=code, diagnostics=diagnostics, request_id="ews-1")
+
+
+EWS_CLAIMS = dict(USER_CLAIMS, aud="https://outlook.office365.com", scp="EWS.AccessAsUser.All")
+BEFORE_EWS_ENDS = 1795000000  # 2026-11: the allow list decides
 EXPIRED = dict(APP_CLAIMS, exp=NOW - 60)
 GRAPH_TOKEN = dict(USER_CLAIMS, aud="https://graph.microsoft.com")
 
@@ -136,6 +143,24 @@ SCENARIOS = {
     "not_delivered": lambda: d.diagnose_not_delivered(context(), 30),
     "imap_unreachable": lambda: d.diagnose_protocol(smtp("IMAP: connection refused", "verify", transport=True),
                                                     context()),
+    "ews_wrong_audience": lambda: d.diagnose_ews(ews(401, diagnostics='2000003;reason="The audience claim value is '
+                                                                      'invalid"'), context(GRAPH_TOKEN)),
+    "ews_unauthorized": lambda: d.diagnose_ews(ews(401, diagnostics='2000001;reason="The token is invalid"'),
+                                               context(EWS_CLAIMS, sign_in="password")),
+    "ews_scope_missing": lambda: d.diagnose_ews(ews(403, diagnostics='2000008;reason="The token contains not enough '
+                                                                     'scope to make this call."'),
+                                                context(USER_CLAIMS, sign_in="password")),
+    "ews_app_role_missing": lambda: d.diagnose_ews(ews(403, diagnostics='2000008;reason="The token contains not '
+                                                                        'enough scope to make this call."'), context()),
+    "ews_not_allowed": lambda: d.diagnose_ews(ews(403), context(EWS_CLAIMS, sign_in="password", now=BEFORE_EWS_ENDS)),
+    "ews_retired": lambda: d.diagnose_ews(ews(403), context(EWS_CLAIMS, sign_in="password")),
+    "ews_disabled": lambda: d.diagnose_ews(ews(403, diagnostics='2000014;reason="EWS is disabled for the mailbox"'),
+                                           context(EWS_CLAIMS, sign_in="password", now=BEFORE_EWS_ENDS)),
+    "ews_mailbox_not_found": lambda: d.diagnose_ews(ews(code="ErrorNonExistentMailbox",
+                                                        message="The SMTP address has no mailbox associated with it."),
+                                                    context(EWS_CLAIMS, sign_in="password")),
+    "ews_access_denied": lambda: d.diagnose_ews(ews(500, code="ErrorImpersonateUserDenied"), context()),
+    "ews_refused": lambda: d.diagnose_ews(ews(500, code="ErrorSchemaValidation", message="schema"), context()),
 }
 
 
@@ -171,6 +196,10 @@ def test_sign_in_answer_keeps_entra_code_and_text():
     ("public_client_disabled", "allow_public_client_flows"),
     ("wrong_audience", "https://outlook.office.com/SMTP.Send"),
     ("consent_missing", "mailauth.m365.admin_consent"),
+    ("ews_not_allowed", "mailauth.m365.exchange_ews_allow_list"),
+    ("ews_not_allowed", "2027-04-01"),
+    ("ews_scope_missing", "EWS.AccessAsUser.All"),
+    ("ews_wrong_audience", "https://outlook.office365.com/EWS.AccessAsUser.All"),
 ])
 def test_remedies_name_what_to_run(case, needle):
     assert needle in SCENARIOS[case]()["remedy"]

@@ -273,6 +273,23 @@ def test_write_sends_again_when_the_read_back_shows_nothing(exchange_clients, tr
     assert sent_cmdlets(transport) == ["Add-MailboxPermission", "Get-MailboxPermission", "Add-MailboxPermission"]
 
 
+def test_write_keeps_reading_back_and_sending_while_answers_are_lost(exchange_clients, transport, script):
+    """Each re-sent write may lose its answer too (the fault campaign met two drops in a row)."""
+    exchange = exchange_clients().exchange
+    parameters = {"Identity": "a@contoso.com", "User": "b", "AccessRights": ["FullAccess"]}
+    for _lost in range(2):
+        script.expect("Add-MailboxPermission", parameters, raises=requests.exceptions.ConnectionError("reset"))
+        script.expect("Get-MailboxPermission", {"Identity": "a@contoso.com", "User": "b"}, rows=[])
+    script.expect("Add-MailboxPermission", parameters, rows=[{"User": "b", "AccessRights": ["FullAccess"]}])
+
+    rows = exchange.write("Add-MailboxPermission",
+                          lambda: bool(exchange.invoke("Get-MailboxPermission", Identity="a@contoso.com", User="b")),
+                          **parameters)
+
+    assert rows == [{"User": "b", "AccessRights": ["FullAccess"]}]
+    assert sent_cmdlets(transport) == ["Add-MailboxPermission", "Get-MailboxPermission"] * 2 + ["Add-MailboxPermission"]
+
+
 def test_invoke_optional_turns_not_found_into_no_rows(exchange_clients, script):
     exchange = exchange_clients().exchange
     script.expect("Get-ServicePrincipal", {"Identity": "x"}, status=404, error=not_found("x"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import email
 import json
+import xml.etree.ElementTree as ET
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
@@ -19,6 +20,9 @@ from ansible_collections.mailauth.m365.tests.unit.conftest import CLIENT, TENANT
 from ansible_collections.mailauth.m365.tests.unit.scripted_http import form, unsigned_jwt
 
 GRAPH = "https://graph.microsoft.com/v1.0"
+EWS_NS = {"soap": "http://schemas.xmlsoap.org/soap/envelope/",
+          "m": "http://schemas.microsoft.com/exchange/services/2006/messages",
+          "t": "http://schemas.microsoft.com/exchange/services/2006/types"}
 MAILBOX = "enaio@contoso.com"
 SECRET = "s3cret-value"
 APP_CLAIMS = {"aud": "https://outlook.office365.com", "idtyp": "app", "roles": ["SMTP.SendAsApp"], "appid": CLIENT,
@@ -367,3 +371,150 @@ def test_smtp_options_with_graph_transport_are_warned_about(identity, transport,
     run_main(dict(args, transport="graph", smtp_host="smtp.example", tls="implicit", _ansible_check_mode=True), capsys)
     warnings = [warning for warning in warned if "only apply to transport=smtp" in warning]
     assert len(warnings) == 1 and "smtp_host" in warnings[0] and "tls" in warnings[0], warned
+
+
+# -- Exchange Web Services (Monitor ERP) ----------------------------------------------------------
+EWS_URL = "https://outlook.office365.com/EWS/Exchange.asmx"
+EWS_SCOPE = "https://outlook.office365.com/EWS.AccessAsUser.All"
+EWS_USER_CLAIMS = dict(USER_CLAIMS, aud="https://outlook.office365.com", scp="EWS.AccessAsUser.All")
+XML = {"Content-Type": "text/xml; charset=utf-8", "request-id": "ews-req-1"}
+
+
+def ews_answer(operation, response_class="Success", code="NoError", text=None):
+    message = "%sResponseMessage" % operation
+    text_xml = "<m:MessageText>%s</m:MessageText>" % text if text else ""
+    return ('<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">'
+            '<s:Header><h:ServerVersionInfo MajorVersion="15" MinorVersion="20" '
+            'xmlns:h="http://schemas.microsoft.com/exchange/services/2006/types"/></s:Header><s:Body>'
+            '<m:%sResponse xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" '
+            'xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"><m:ResponseMessages>'
+            '<m:%s ResponseClass="%s">%s<m:ResponseCode>%s</m:ResponseCode><m:Items/></m:%s>'
+            '</m:ResponseMessages></m:%sResponse></s:Body></s:Envelope>'
+            % (operation, message, response_class, text_xml, code, message, operation)).encode()
+
+
+def ews_sign_in(identity, transport, claims=None):
+    identity.discovery()
+    transport.expect("GET", "https://login.microsoftonline.com/common/userrealm/%s?api-version=1.0" % USER,
+                     json={"account_type": "Managed"})
+    return identity.token(claims=claims or EWS_USER_CLAIMS, extra=_user_extra(scope=EWS_SCOPE))
+
+
+def ews_args(args, **extra):
+    return dict(args, client_secret=None, sign_in="password", transport="ews", mailbox=USER, password="Pa55-word!",
+                to=["purchasing@contoso.com"], smtp_host=None, smtp_port=None, ca_bundle=None, **extra)
+
+
+def test_ews_send_as_monitor_erp_does(identity, transport, args, capsys):
+    token = ews_sign_in(identity, transport)
+    sent = []
+    transport.expect("POST", EWS_URL, content=ews_answer("CreateItem"), headers=XML, check=sent.append)
+
+    result = run_main(ews_args(args, subject="erp test"), capsys)
+
+    assert "failed" not in result, result.get("msg")
+    assert result["sent"] is True and result["changed"] is True and result["transport"] == "ews"
+    assert result["server"] == {"host": EWS_URL, "port": None, "tls": "https", "mechanism": "Bearer"}
+    assert EWS_SCOPE in form([s for s in transport.sent if s.method == "POST"][0])["scope"].split()
+    request = sent[0]
+    assert request.headers["Content-Type"] == "text/xml; charset=utf-8"
+    assert request.headers["Authorization"] == "Bearer " + token and "X-AnchorMailbox" not in request.headers
+    envelope = ET.fromstring(request.body)
+    create = envelope.find("soap:Body/m:CreateItem", EWS_NS)
+    assert create.get("MessageDisposition") == "SendOnly"
+    message = create.find("m:Items/t:Message", EWS_NS)
+    assert message.findtext("t:Subject", namespaces=EWS_NS) == "erp test"
+    assert [e.text for e in message.findall("t:ToRecipients/t:Mailbox/t:EmailAddress", EWS_NS)] == \
+        ["purchasing@contoso.com"]
+    header = message.find("t:ExtendedProperty", EWS_NS)
+    assert header.find("t:ExtendedFieldURI", EWS_NS).get("PropertyName") == "X-Mailauth-Smoke-Test"
+    assert header.findtext("t:Value", namespaces=EWS_NS) == result["test_id"]
+    assert message.find("t:From", EWS_NS) is None
+    assert "S: HTTP 200 CreateItemResponseMessage Success NoError (request-id ews-req-1)" in result["transcript"]
+    assert set(result["timings"]) == {"token", "send"}
+    assert_no_secrets(result, token, "Pa55-word!")
+
+
+def test_ews_check_mode_reads_sent_items_and_sends_nothing(identity, transport, args, capsys):
+    ews_sign_in(identity, transport)
+    sent = []
+    transport.expect("POST", EWS_URL, content=ews_answer("GetFolder"), headers=XML, check=sent.append)
+
+    result = run_main(ews_args(args, _ansible_check_mode=True), capsys)
+
+    assert "failed" not in result, result.get("msg")
+    assert result["changed"] is True and result["sent"] is False
+    assert ET.fromstring(sent[0].body).find("soap:Body/m:GetFolder", EWS_NS) is not None
+    assert "CreateItem" not in sent[0].body
+    assert set(result["timings"]) == {"token", "check"}
+
+
+@pytest.mark.parametrize("status, diagnostics, claims, case, remedy", [
+    (403, '2000016;reason="The application %s isn\'t on the organization\'s EWS application allow list '
+          '(EwsAllowedAppIDs)";error_category="ews_app_not_allowed"' % CLIENT, None, "ews_not_allowed",
+     "mailauth.m365.exchange_ews_allow_list"),
+    (403, '2000008;reason="The token contains not enough scope to make this call.";error_category="invalid_grant"',
+     dict(EWS_USER_CLAIMS, scp="SMTP.Send"), "ews_scope_missing", "EWS.AccessAsUser.All"),
+    (401, '2000003;reason="The audience claim value is invalid for current resource.";error_category="invalid_resource"',
+     dict(EWS_USER_CLAIMS, aud="https://graph.microsoft.com"), "ews_wrong_audience", "EWS.AccessAsUser.All"),
+])
+def test_ews_refusals_are_diagnosed(identity, transport, args, capsys, status, diagnostics, claims, case, remedy):
+    ews_sign_in(identity, transport, claims)
+    transport.expect("POST", EWS_URL, status=status, content=b"",
+                     headers={"x-ms-diagnostics": diagnostics, "request-id": "ews-req-2"})
+
+    result = run_main(ews_args(args), capsys)
+
+    assert result["failed"] is True and result["sent"] is False
+    assert result["diagnosis"]["case"] == case and result["diagnosis"]["step"] == "send"
+    assert remedy in result["diagnosis"]["remedy"]
+    assert diagnostics in result["diagnosis"]["answer"] and "ews-req-2" in result["diagnosis"]["answer"]
+
+
+def test_ews_allow_list_remedy_names_the_end_of_ews(identity, transport, args, capsys):
+    ews_sign_in(identity, transport)
+    transport.expect("POST", EWS_URL, status=403, content=b"")
+    result = run_main(ews_args(args), capsys)
+    assert result["diagnosis"]["case"] == "ews_not_allowed"
+    assert "2027-04-01" in result["diagnosis"]["remedy"] and "app_ids.add: [%s]" % CLIENT in result["diagnosis"]["remedy"]
+
+
+@pytest.mark.parametrize("code, case", [
+    ("ErrorNonExistentMailbox", "ews_mailbox_not_found"),
+    ("ErrorSendAsDenied", "send_as_denied"),
+    ("ErrorInvalidRecipients", "recipient_rejected"),
+])
+def test_ews_item_errors_are_diagnosed(identity, transport, args, capsys, code, case):
+    ews_sign_in(identity, transport)
+    transport.expect("POST", EWS_URL, content=ews_answer("CreateItem", "Error", code, "Exchange says no."), headers=XML)
+    result = run_main(ews_args(args), capsys)
+    assert result["diagnosis"]["case"] == case
+    assert result["diagnosis"]["answer"].startswith("%s: Exchange says no." % code)
+
+
+def test_ews_busy_is_retried_after_its_back_off(identity, transport, args, capsys):
+    ews_sign_in(identity, transport)
+    transport.expect("POST", EWS_URL, status=503, content=b"", headers={"Retry-After": "0"})
+    transport.expect("POST", EWS_URL, content=ews_answer("CreateItem"), headers=XML)
+    result = run_main(ews_args(args), capsys)
+    assert result["sent"] is True, result.get("msg")
+    assert transport.count("POST", "/EWS/") == 2
+
+
+def test_ews_app_only_impersonates_the_mailbox(identity, transport, args, capsys):
+    identity.discovery()
+    identity.token(claims=dict(APP_CLAIMS, roles=["full_access_as_app"]))
+    sent = []
+    transport.expect("POST", EWS_URL, content=ews_answer("CreateItem"), headers=XML, check=sent.append)
+    result = run_main(dict(args, transport="ews", smtp_host=None, smtp_port=None), capsys)
+    assert result["sent"] is True, result.get("msg")
+    assert sent[0].headers["X-AnchorMailbox"] == MAILBOX
+    assert ET.fromstring(sent[0].body).findtext(
+        "soap:Header/t:ExchangeImpersonation/t:ConnectingSID/t:PrimarySmtpAddress", namespaces=EWS_NS) == MAILBOX
+
+
+def test_ews_url_is_required_without_an_exchange_endpoint(transport, args, capsys):
+    result = run_main(dict(ews_args(args), cloud="custom", authority_host="https://127.0.0.1:1",
+                           graph_endpoint="https://127.0.0.1:2"), capsys)
+    assert result["msg"].startswith("Parameter ews_url:"), result["msg"]
+    assert transport.sent == []
