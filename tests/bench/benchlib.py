@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "sandbox"))
 sys.path.insert(0, os.path.join(ROOT, ".build", "collections"))
 
 from conftest import SandboxProcess  # noqa: E402  (tests/sandbox/conftest.py: the sandbox as tests drive it)
-from site_helpers import VAULT_PASSWORD, playbook_command, recap  # noqa: E402
+from site_helpers import VAULT_PASSWORD, connection_options, playbook_command, recap  # noqa: E402
 
 CALLBACKS = os.path.join(ROOT, "tests", "bench", "callback_plugins")
 WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
@@ -161,11 +161,7 @@ def write_inventory(sandbox, root, keys, servers=None, server_vars=None, extra_i
         sender, user, reports = people(sandbox, key)
         tenants[key] = {
             "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-            "mailauth_m365_connection": {
-                "cloud": "custom", "authority_host": conn["authority_host"], "graph_endpoint": conn["graph_endpoint"],
-                "exchange_endpoint": conn["exchange_endpoint"], "ca_bundle": conn["ca_bundle"],
-                "tenant_id": tenant["id"], "client_id": tenant["automation"]["client_id"],
-                "client_certificate_path": tenant["automation"]["certificate_path"]},
+            "mailauth_m365_connection": connection_options(sandbox, key),
             "mailauth_tenant_domain": tenant["default_domain"],
             "mailauth_app_defaults": {"smoke_test_smtp_host": conn["smtp"]["host"],
                                       "smoke_test_smtp_port": conn["smtp"]["port"]},

@@ -25,6 +25,15 @@ PEOPLE = {"contoso": ("enaio@contoso.example", "alice@contoso.example", "reports
 SERVERS_PER_PRODUCT = (("enaio", 2), ("xlreporter", 1))
 
 
+def connection_options(sandbox, key):
+    """The connection options (module_defaults of group/mailauth.m365.all) of tenant ``key``'s automation identity."""
+    conn, tenant = sandbox.conn, sandbox.tenant(key)
+    return {"cloud": "custom", "authority_host": conn["authority_host"], "graph_endpoint": conn["graph_endpoint"],
+            "exchange_endpoint": conn["exchange_endpoint"], "ca_bundle": conn["ca_bundle"], "tenant_id": tenant["id"],
+            "client_id": tenant["automation"]["client_id"],
+            "client_certificate_path": tenant["automation"]["certificate_path"]}
+
+
 def playbook_command(sandbox, playbook, *extra):
     """(argv, env) of ansible-playbook running `playbook` (relative to the repository) against `sandbox`."""
     env = dict(os.environ, MAILAUTH_SANDBOX_DIR=sandbox.state_dir, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
@@ -133,11 +142,7 @@ def make_site(sandbox, root, suffix=None, tenants=tuple(PEOPLE), products=("enai
         items = {"enaio": {"product": "enaio", "name": names.get("enaio"), "sender": sender, "users": [user]},
                  "xlreporter": {"product": "xlreporter", "name": names.get("xlreporter"), "sender": reports}}
         tenants[key] = {
-            "mailauth_m365_connection": {
-                "cloud": "custom", "authority_host": conn["authority_host"], "graph_endpoint": conn["graph_endpoint"],
-                "exchange_endpoint": conn["exchange_endpoint"], "ca_bundle": conn["ca_bundle"],
-                "tenant_id": tenant["id"], "client_id": tenant["automation"]["client_id"],
-                "client_certificate_path": tenant["automation"]["certificate_path"]},
+            "mailauth_m365_connection": connection_options(sandbox, key),
             "mailauth_tenant_domain": tenant["default_domain"],
             "mailauth_app_defaults": {"smoke_test_smtp_host": conn["smtp"]["host"],
                                       "smoke_test_smtp_port": conn["smtp"]["port"]},

@@ -9,7 +9,7 @@ import uuid
 import pytest
 import yaml
 
-from site_helpers import VAULT_PASSWORD, Tenant, recap
+from site_helpers import VAULT_PASSWORD, Tenant, connection_options, recap
 from test_integration_targets import run_playbook
 
 SENDER, RECIPIENT = "alice@contoso.example", "reports@contoso.example"
@@ -17,15 +17,11 @@ SENDER, RECIPIENT = "alice@contoso.example", "reports@contoso.example"
 
 @pytest.fixture
 def monitor_site(sandbox, tmp_path):
-    conn, tenant = sandbox.conn, sandbox.tenant("contoso")
+    tenant = sandbox.tenant("contoso")
     name = "it-site-monitor-" + uuid.uuid4().hex[:8]
     inventory = {"all": {"children": {"mailauth_tenants": {"hosts": {"contoso": {
         "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-        "mailauth_m365_connection": {
-            "cloud": "custom", "authority_host": conn["authority_host"], "graph_endpoint": conn["graph_endpoint"],
-            "exchange_endpoint": conn["exchange_endpoint"], "ca_bundle": conn["ca_bundle"], "tenant_id": tenant["id"],
-            "client_id": tenant["automation"]["client_id"],
-            "client_certificate_path": tenant["automation"]["certificate_path"]},
+        "mailauth_m365_connection": connection_options(sandbox, "contoso"),
         "mailauth_tenant_domain": tenant["default_domain"],
         "mailauth_apps": [{"product": "monitor_erp", "name": name, "sender": SENDER, "smoke_test_to": [RECIPIENT],
                            "smoke_test_password": tenant["users"][SENDER]["password"]}]}}}}}}

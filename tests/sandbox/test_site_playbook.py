@@ -17,7 +17,7 @@ import uuid
 import pytest
 import yaml
 
-from site_helpers import EXCHANGE_APP, GRAPH_APP, PEOPLE, Tenant, decrypt_stored, make_site, remove_site
+from site_helpers import EXCHANGE_APP, GRAPH_APP, PEOPLE, Tenant, connection_options, decrypt_stored, make_site, remove_site
 from site_helpers import recap as site_recap
 from test_integration_targets import run_playbook
 
@@ -197,14 +197,10 @@ def test_an_external_secret_store_through_the_tasks_interface(sandbox, tmp_path)
     name = "it-site-store-" + uuid.uuid4().hex[:8]
     store_dir = tmp_path / "external-store"
     store_dir.mkdir()
-    conn, tenant = sandbox.conn, sandbox.tenant("fabrikam")
+    tenant = sandbox.tenant("fabrikam")
     inventory = {"mailauth_tenants": {"hosts": {"fabrikam": {
         "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-        "mailauth_m365_connection": {
-            "cloud": "custom", "authority_host": conn["authority_host"], "graph_endpoint": conn["graph_endpoint"],
-            "exchange_endpoint": conn["exchange_endpoint"], "ca_bundle": conn["ca_bundle"], "tenant_id": tenant["id"],
-            "client_id": tenant["automation"]["client_id"],
-            "client_certificate_path": tenant["automation"]["certificate_path"]},
+        "mailauth_m365_connection": connection_options(sandbox, "fabrikam"),
         "mailauth_tenant_domain": tenant["default_domain"],
         "mailauth_secret_store": "tasks",
         "mailauth_secret_store_tasks": os.path.join(os.path.dirname(__file__), "files", "secret_store_json.yml"),
