@@ -151,6 +151,15 @@ class TokenService:
         return claims
 
 
+def unverified_audience(token):
+    """The ``aud`` claim of a JWT, unverified: for error messages that name the audience a caller sent."""
+    try:
+        payload = token.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).get("aud")
+    except (IndexError, ValueError):
+        return None
+
+
 def _pairwise(user_id, client_id):
     """Entra's `sub` is pairwise per user and app: stable, but not the object id."""
     return base64.urlsafe_b64encode(uuid.uuid5(uuid.UUID(user_id), client_id).bytes * 2).rstrip(b"=").decode()[:43]

@@ -27,7 +27,6 @@ import email.message
 import email.policy
 import email.utils
 import fnmatch
-import json
 import types
 import uuid
 import xml.etree.ElementTree as ET
@@ -35,7 +34,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from .. import directory as d
 from ..smtp import access, mailstore
-from ..tokens import TokenError
+from ..tokens import TokenError, unverified_audience
 from ..web import Response, json_response
 from . import errors
 from .state import ExchangeState
@@ -158,7 +157,7 @@ class Ews:
             if exc.reason == "audience":
                 raise Blocked(401, 2000003, "The audience claim value is invalid for current resource. Audience claim is "
                                             "'%s', request url is '%s%s' and resource type is 'Exchange'."
-                              % (_audience(token), req.base_url, req.path), "invalid_resource")
+                              % (unverified_audience(token), req.base_url, req.path), "invalid_resource")
             if exc.reason == "expired":
                 raise Blocked(401, 2000008, "The token has expired.", "invalid_token")
             raise Blocked(401, 2000001, "The token is invalid: %s" % exc, "invalid_token")
@@ -438,14 +437,6 @@ def _matches(agent, patterns):
 
 def _app_only(claims):
     return claims.get("idtyp") == "app" or "scp" not in claims
-
-
-def _audience(token):
-    try:
-        payload = token.split(".")[1]
-        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).get("aud")
-    except (IndexError, ValueError):
-        return None
 
 
 def is_ews(req):

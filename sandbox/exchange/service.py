@@ -19,7 +19,7 @@ import threading
 import time
 
 from .. import directory as d
-from ..tokens import TokenError
+from ..tokens import TokenError, unverified_audience
 from ..web import Response, Service, json_response
 from . import errors
 from . import ews, organization, principals, rbac, recipients
@@ -139,7 +139,7 @@ class ExchangeService(Service):
         except TokenError as exc:
             if exc.reason == "audience":
                 raise errors.unauthorized(2000003, "The audience claim value is invalid for current resource. Audience claim is '%s', "
-                                                   "request url is '%s%s'." % (_audience(token), req.base_url, req.path),
+                                                   "request url is '%s%s'." % (unverified_audience(token), req.base_url, req.path),
                                           "invalid_resource")
             if exc.reason == "expired":
                 raise errors.unauthorized(2000008, "The token has expired.")
@@ -269,11 +269,3 @@ class ExchangeService(Service):
         body["@adminapi.warnings"] = warnings
         body["value"] = items
         return Response(200, json.dumps(body).encode("utf-8"), headers, JSON_TYPE)
-
-
-def _audience(token):
-    try:
-        payload = token.split(".")[1]
-        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).get("aud")
-    except (IndexError, ValueError):
-        return None
