@@ -1,6 +1,7 @@
 """No secret, access token or refresh token in anything Ansible prints, logs or leaves behind (docs/secrets.md).
 
-The demo mission runs against a sandbox of its own, every run at -vvvv: demo.yml with --diff; then side by side,
+The demo mission runs against a sandbox of its own, every run at -vvvv: demo.yml with --check --diff on the new
+tenants, then demo.yml with --diff; then side by side,
 with throttling (429s): rotate_secret.yml --diff failing in the middle of the rotation (the smoke test's
 delivery check signs in with a wrong password), smoke_test.yml with SMTP AUTH turned off for a sender, site.yml
 signing in with a wrong client secret (contoso) and a certificate the automation identity does not have
@@ -148,7 +149,9 @@ def mission(tmp_path_factory):
         conn = sandbox.conn
         tenants = {key: sandbox.tenant(key) for key in SENDER}
 
-        # The demo, with --diff: applications, secrets, consent, Exchange, servers, mail sent and read back.
+        # The demo in check mode with --diff before anything exists (the plan, servers name their files), then
+        # for real with --diff: applications, secrets, consent, Exchange, servers, mail sent and read back.
+        mission.run("demo_check", "playbooks/demo.yml", "--check", "--diff")
         mission.run("demo", "playbooks/demo.yml", "--diff")
         mission.stored_before_rotation = mission.stored_secrets("before the rotation")
 
@@ -197,6 +200,8 @@ def test_the_runs_took_their_paths(mission):
     lines = ["%-15s rc %d  %5.1f s  %7d bytes of stdout" % (name, run["rc"], run["seconds"], len(run["stdout"]))
              for name, run in runs.items()]
     print("\n" + "\n".join(lines) + "\n%d requests throttled (429)" % mission.throttled)
+    planned = " ".join(runs["demo_check"]["stdout"].split())  # the callback wraps long lines
+    assert runs["demo_check"]["rc"] == 0 and "then, once the application exists: create its enterprise" in planned
     assert runs["demo"]["rc"] == 0 and runs["demo"]["stdout"].count("enaio-mail smoke test: delivered") >= 2
     assert runs["audit"]["rc"] == 0 and mission.throttled > 0
     rotate = runs["rotate_failing"]

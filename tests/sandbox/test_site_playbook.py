@@ -66,6 +66,51 @@ def show(what, log, seconds):
     print("\n%s: %.1f s, %d requests %s" % (what, seconds, log["total"], json.dumps(log["by_endpoint"], indent=1)))
 
 
+def exchange_state(sandbox, site):
+    """What the tenants' Exchange says of the senders (SMTP AUTH) and the sending users (SendAs)."""
+    state = {}
+    for key in site["tenants"]:
+        tenant = Tenant(sandbox, key)
+        sender, user, reports = PEOPLE[key]
+        state[key] = {mailbox: tenant.exchange("Get-CASMailbox", Identity=mailbox) for mailbox in (sender, reports)}
+        state[key][user] = tenant.exchange("Get-RecipientPermission", Identity=user)
+    return state
+
+
+def test_site_check_mode_on_a_new_tenant_writes_nothing_and_lists_the_plan(sandbox, tmp_path):
+    """--check --diff before anything exists: no failed host, nothing written anywhere, and each step named."""
+    new = make_site(sandbox, tmp_path)
+    exchange_before = exchange_state(sandbox, new)
+    checked, log, seconds = play(sandbox, new, "playbooks/site.yml", "--check", "--diff")
+    show("site.yml --check --diff on a new tenant", log, seconds)
+    hosts = recap(checked.stdout)
+
+    assert len(hosts) == 8 and all(counts["failed"] == 0 for counts in hosts.values()), checked.stdout[-5000:]
+    assert writes(log) == {}
+    assert exchange_state(sandbox, new) == exchange_before
+    for key in new["tenants"]:
+        assert all(Tenant(sandbox, key).apps(name) == [] for name in new["names"].values())
+    assert not new["store"].exists() and not (new["root"] / "servers").exists()
+
+    # The tenant reports the registration, SendAs and SMTP AUTH (read and compared), and the rest as planned;
+    # every server, the files it would write once the application exists.
+    for key in new["tenants"]:
+        assert hosts[key]["changed"] >= 6, hosts
+    sender = PEOPLE["contoso"][0]
+    plan = checked.stdout.split("List what a real run would do (check mode) after registering %s" % new["names"]["enaio"], 1)[1]
+    plan = " ".join(plan.split("TASK [", 1)[0].split())  # the callback wraps long lines
+    for step in ("create its enterprise application and assign", 'create the client secret "%s"' % new["names"]["enaio"],
+                 "grant admin consent for SMTP.SendAsApp", "register it with Exchange Online",
+                 "give it FullAccess to the mailbox %s" % sender, "send a test message as %s" % sender):
+        assert step in plan, plan
+    for group in new["servers"].values():
+        for host in group["hosts"]:
+            assert hosts[host]["changed"] == 1, hosts
+    enaio_server = next(iter(new["servers"]["contoso_enaio"]["hosts"]))
+    assert re.search(r"changed: \[%s\] =>\s+msg: Would write \S+/osweb-prod.yml,\s+\S+/enaio-mail.reg,"
+                     % re.escape(enaio_server), checked.stdout), checked.stdout[-5000:]
+
+
 def test_site_first_run_second_run_lost_secret_and_rotation(sandbox, site):
     names = site["names"]
 
