@@ -142,7 +142,8 @@ class HttpSession(_SessionBase):
         try:
             os.makedirs(self.metadata_cache_dir, mode=0o700, exist_ok=True)
             temporary = "%s.%d.tmp" % (path, os.getpid())
-            with open(temporary, "wb") as handle:
+            # Owner-only, like the token cache beside it: a later run sends its credentials to these endpoints.
+            with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
                 handle.write(response.content)
             os.replace(temporary, path)
         except OSError:

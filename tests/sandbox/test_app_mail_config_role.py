@@ -431,3 +431,43 @@ def test_check_mode_writes_nothing_and_diffs_only_on_request(tmp_path):
     assert not os.path.exists(fleet.dir("truechem")) and not os.path.exists(fleet.dir("sage100"))
     assert secret_of("truechem") not in result.stdout + result.stderr
     assert "+++ after" not in result.stdout  # no --diff, no diff
+
+
+def test_backups_of_the_secret_file_keep_only_the_newest(tmp_path):
+    """Each rewrite of osweb-prod.yml leaves a backup holding the secret it replaced: one is kept by default."""
+    fleet = Fleet(str(tmp_path))
+    osweb = str(tmp_path / "config" / "osweb-prod.yml")
+    os.makedirs(os.path.dirname(osweb))
+    with open(osweb, "w", encoding="utf-8") as handle:
+        handle.write(EXISTING_OSWEB)
+    app = fleet.add("enaio", "enaio", app_mail_config_osweb_path=osweb)
+
+    def backups():
+        return sorted(name for name in os.listdir(os.path.dirname(osweb)) if name.startswith("osweb-prod.yml."))
+
+    def backup_text():
+        (name,) = backups()
+        with open(os.path.join(os.path.dirname(osweb), name), encoding="utf-8") as handle:
+            return handle.read()
+
+    secrets_in_turn = [app["client_secret"], "Rotated~1-" + app["client_secret"], "Rotated~2-" + app["client_secret"]]
+    first = fleet.run()
+    assert first.returncode == 0, first.stdout[-5000:]
+    assert backup_text() == EXISTING_OSWEB
+
+    app["client_secret"] = secrets_in_turn[1]  # a rotation: the backup now holds the first secret
+    rotated = fleet.run()
+    assert rotated.returncode == 0, rotated.stdout[-5000:]
+    assert secrets_in_turn[0] in backup_text() and EXISTING_OSWEB != backup_text()
+    assert recap(fleet.run().stdout)["enaio"]["changed"] == 0  # and a re-run leaves the one backup alone
+    assert len(backups()) == 1
+
+    app["client_secret"] = secrets_in_turn[2]
+    fleet.hosts["enaio"]["app_mail_config_backups_keep"] = 0
+    pruned = fleet.run()
+    assert pruned.returncode == 0, pruned.stdout[-5000:]
+    assert backups() == []
+    with open(osweb, encoding="utf-8") as handle:
+        current = handle.read()
+    assert secrets_in_turn[2] in current and secrets_in_turn[1] not in current
+    assert all(secret not in pruned.stdout + rotated.stdout for secret in secrets_in_turn)

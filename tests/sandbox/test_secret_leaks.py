@@ -34,7 +34,7 @@ import yaml
 from ansible.parsing.vault import VaultLib, VaultSecret
 
 from conftest import ROOT, SandboxProcess
-from site_helpers import Tenant, playbook_command
+from site_helpers import Tenant, connection_options, playbook_command
 
 CALLBACK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "files", "callback_plugins")
 DEMO_INVENTORY = ("-i", "playbooks/inventory/demo.yml", "-i", "playbooks/inventory/demo_servers.yml")
@@ -121,10 +121,11 @@ class Mission:
         return self.runs[name]
 
 
-def connection_for(conn, tenant, **credential):
-    return {"cloud": "custom", "authority_host": conn["authority_host"], "graph_endpoint": conn["graph_endpoint"],
-            "exchange_endpoint": conn["exchange_endpoint"], "ca_bundle": conn["ca_bundle"], "tenant_id": tenant["id"],
-            "client_id": tenant["automation"]["client_id"], **credential}
+def connection_for(sandbox, key, **credential):
+    """Tenant `key`'s connection options with another credential than its automation certificate."""
+    options = connection_options(sandbox, key)
+    del options["client_certificate_path"]
+    return dict(options, **credential)
 
 
 def app_defaults(**changes):
@@ -146,7 +147,6 @@ def mission(tmp_path_factory):
     try:
         with open(os.open(mission.password_file, os.O_WRONLY | os.O_CREAT, 0o600), "w", encoding="utf-8") as handle:
             handle.write(secrets.token_urlsafe(24) + "\n")
-        conn = sandbox.conn
         tenants = {key: sandbox.tenant(key) for key in SENDER}
 
         # The demo in check mode with --diff before anything exists (the plan, servers name their files), then
@@ -171,8 +171,8 @@ def mission(tmp_path_factory):
                                                              smoke_test_verify_with=verify_with),
                        "leak_readers": readers, "leak_wrong_password": mission.wrong_password}
         wrong_vars = {"mailauth_m365_connection": "{{ leak_connections[inventory_hostname] }}", "leak_connections": {
-            "contoso": connection_for(conn, tenants["contoso"], client_secret=mission.wrong_secret),
-            "fabrikam": connection_for(conn, tenants["fabrikam"],
+            "contoso": connection_for(sandbox, "contoso", client_secret=mission.wrong_secret),
+            "fabrikam": connection_for(sandbox, "fabrikam",
                                        client_certificate_path=tenants["contoso"]["automation"]["certificate_path"])}}
         sandbox.control("PUT", "/realism", {"throttle_rate": 0.1, "retry_after": 1, "seed": 7})
         with concurrent.futures.ThreadPoolExecutor(4) as pool:

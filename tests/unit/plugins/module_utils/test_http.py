@@ -265,3 +265,13 @@ def test_wait_for_replication_gives_up_and_says_how_long(clock):
     assert failure.value.waited_seconds == 30 and clock.sleeps == [2, 4, 8, 16]
     assert "5 attempts and 30 s of waiting" in failure.value.message
     assert "replication" in failure.value.message and "Request_ResourceNotFound" in failure.value.message
+
+
+def test_cached_openid_configuration_is_owner_only(clients, transport, tmp_path):
+    """The tenant's OpenID configuration is cached beside the token cache, 0600 like it."""
+    graph = clients().graph
+    transport.expect("GET", GRAPH + "/organization", json={"value": []})
+    graph.get("/organization")
+    cached = list((tmp_path / "cache").glob("metadata-*.json"))
+    assert cached, "the sign-in read the OpenID configuration, so it is cached"
+    assert {oct(path.stat().st_mode & 0o777) for path in cached} == {"0o600"}
