@@ -59,8 +59,17 @@ def rw(log, service):
     return "%d / %d" % (counts.get("read", 0), counts.get("write", 0))
 
 
+def requests_of(log, service):
+    return sum(log["by_service"].get(service, {}).values())
+
+
+def head(*columns):
+    """A Markdown table's header lines, after an empty line."""
+    return ["", "| %s |" % " | ".join(columns), "|" + "---|" * len(columns)]
+
+
 def others(log):
-    return sum(sum(counts.values()) for service, counts in log["by_service"].items() if service not in ("graph", "exchange"))
+    return sum(requests_of(log, service) for service in log["by_service"] if service not in ("graph", "exchange"))
 
 
 # --- 1. one tenant ---------------------------------------------------------------------------------
@@ -220,43 +229,41 @@ def markdown(results):
     """The tables of docs/performance.md from one run."""
     out = []
     if "site" in results:
-        out += ["", "| site.yml, 1 tenant, 2 servers | wall | tenant play | server play | Graph r / w | Exchange r / w "
-                    "| sign-in | SMTP | total | changed |", "|---|---|---|---|---|---|---|---|---|---|"]
+        out += head("site.yml, 1 tenant, 2 servers", "wall", "tenant play", "server play", "Graph r / w",
+                    "Exchange r / w", "sign-in", "SMTP", "total", "changed")
         for row in results["site"]:
             log = row["log"]
             out.append("| %s | %.1f s | %.1f s | %.1f s | %s | %s | %d | %d | %d | %d |" % (
                 row["label"], row["seconds"], row["tenant_play"], row["server_play"], rw(log, "graph"), rw(log, "exchange"),
-                sum(log["by_service"].get("identity", {}).values()), sum(log["by_service"].get("smtp", {}).values()),
+                requests_of(log, "identity"), requests_of(log, "smtp"),
                 log["total"], row["changed"]))
     if "entra" in results:
-        out += ["", "| xlreporter_entra.yml | wall | Graph r / w | sign-in | total |", "|---|---|---|---|---|"]
+        out += head("xlreporter_entra.yml", "wall", "Graph r / w", "sign-in", "total")
         for row in results["entra"]:
-            sign_in = sum(row["log"]["by_service"].get("identity", {}).values())
             out.append("| %s | %.1f s | %s | %d | %d |" % (
-                row["label"], row["seconds"], rw(row["log"], "graph"), sign_in, row["total"]))
+                row["label"], row["seconds"], rw(row["log"], "graph"), requests_of(row["log"], "identity"), row["total"]))
     if "tenants" in results:
-        out += ["", "| tenants | forks | run | wall | per tenant | requests | per tenant | Graph r / w | Exchange r / w "
-                    "| other | CPU |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        out += head("tenants", "forks", "run", "wall", "per tenant", "requests", "per tenant", "Graph r / w",
+                    "Exchange r / w", "other", "CPU")
         for row in results["tenants"]:
             log = row["log"]
             out.append("| %d | %d | %s | %.1f s | %.1f s | %d | %.1f | %s | %s | %d | %.0f s |" % (
                 row["tenants"], row["forks"], row["label"], row["seconds"], row["seconds"] / row["tenants"], log["total"],
                 log["total"] / row["tenants"], rw(log, "graph"), rw(log, "exchange"), others(log), row["cpu"]))
     if isinstance(results.get("fleet"), list):
-        out += ["", "| hosts | forks | rollout | site.yml wall | server play | tenant play | servers changed |",
-                "|---|---|---|---|---|---|---|"]
+        out += head("hosts", "forks", "rollout", "site.yml wall", "server play", "tenant play", "servers changed")
         for row in results["fleet"]:
             out.append("| %d | %d | %s | %.1f s | %.1f s | %.1f s | %d |" % (
                 row["hosts"], row["forks"], row["label"], row["seconds"], row["server_play"], row["tenant_play"],
                 row["server_changed"]))
     if "smoke" in results:
-        out += ["", "| smoke test | median wall | runs | requests per run |", "|---|---|---|---|"]
+        out += head("smoke test", "median wall", "runs", "requests per run")
         for row in results["smoke"]:
             out.append("| %s | %.2f s | %d | %d (%s) |" % (
                 row["label"], row["seconds"], row["runs"], row["log"]["total"], benchlib.service_line(row["log"])))
     if "azure" in results and "rows" in results["azure"]:
-        out += ["", "| azure.azcollection %s | wall | Graph requests | of them writes | sign-in | total | changed |"
-                % results["azure"]["version"], "|---|---|---|---|---|---|---|"]
+        out += head("azure.azcollection %s" % results["azure"]["version"], "wall", "Graph requests", "of them writes",
+                    "sign-in", "total", "changed")
         for row in results["azure"]["rows"]:
             out.append("| %s | %.1f s | %d | %d | %d | %d | %d |" % (
                 row["label"], row["seconds"], row["graph"], row["graph_writes"], row["sign_in"], row["total"],
